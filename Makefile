@@ -1,0 +1,44 @@
+# The two commands a newcomer needs (see README):
+#   make dashboard   set up .venv and open the dashboard on the built-in fruits pack
+#   make test        set up .venv with every extra and Debian's chromium, then lint and test
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
+PORT ?= 8501
+
+.PHONY: dashboard test setup setup-dev lint bench chromium
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+	$(PIP) -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
+	$(PIP) -e ".[dev,tfhub,dask]"
+	touch $@ $(VENV)/.installed
+
+setup: $(VENV)/.installed
+setup-dev: $(VENV)/.installed-dev chromium
+
+# Browser tests drive Debian's chromium; never a browser downloaded by a test tool.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+dashboard: setup
+	$(VENV)/bin/streamlit run dashboard/app.py --server.port $(PORT)
+
+lint: setup-dev
+	$(VENV)/bin/ruff check .
+
+test: setup-dev
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest
+
+bench: setup-dev
+	$(PY) benchmarks/step_latency.py

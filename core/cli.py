@@ -1,0 +1,49 @@
+"""The ``labelwise`` command line.
+
+Each sub-command lives in its own module exposing ``register(subparsers)``, which adds a parser
+whose ``func`` default is called with the parsed arguments; list the module in
+``COMMAND_MODULES`` to make it available.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+from core.errors import LabelwiseError
+
+COMMAND_MODULES: list[str] = []
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port)]
+    return subprocess.call(cmd)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="labelwise", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version="labelwise 0.1.0")
+    sub = parser.add_subparsers(dest="command", required=True)
+    dash = sub.add_parser("dashboard", help="open the Streamlit dashboard")
+    dash.add_argument("--port", type=int, default=8501)
+    dash.set_defaults(func=_dashboard)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except LabelwiseError as exc:
+        print(f"labelwise: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

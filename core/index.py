@@ -1,0 +1,167 @@
+"""Nearest-neighbour search over unit vectors: exact for small sets, HNSW (hnswlib) above.
+
+HNSW parameters (see hnswlib's ALGO_PARAMS): ``M=16`` links per node, ``ef_construction=200``,
+``ef=max(64, 2k)`` at query time. Items are inserted with one thread and a fixed ``random_seed``
+so the graph, and every score derived from it, is reproducible. hnswlib does not store ``ef``
+with a saved index and raises when ``k`` exceeds the live items, so both are handled here.
+Measured recall against exact search is checked in ``tests/test_index.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import hnswlib
+import numpy as np
+
+from core.errors import InvalidInputError
+from core.vectors import check_same_dimension
+
+# Below this many items a chunked brute-force matmul is both exact and faster than a graph.
+EXACT_THRESHOLD = 5000
+CHUNK_ROWS = 2048
+
+
+@dataclass(frozen=True)
+class HnswParams:
+    M: int = 16
+    ef_construction: int = 200
+    ef_search: int = 64
+    seed: int = 100
+
+
+class NeighborIndex:
+    """k-nearest-neighbour search by cosine similarity over unit-norm float32 rows.
+
+    Parameters
+    ----------
+    vectors : ndarray of shape (n, d), float32, unit rows
+        Items to search (already validated with :func:`core.vectors.as_unit_rows`).
+    exact_threshold : int
+        Up to this many items, search is exact brute force; above, an HNSW graph is built.
+    params : HnswParams
+        Graph parameters.
+    """
+
+    def __init__(self, vectors: np.ndarray, *, exact_threshold: int = EXACT_THRESHOLD,
+                 params: HnswParams | None = None) -> None:
+        self.params = params or HnswParams()
+        self.exact_threshold = exact_threshold
+        self.dim = vectors.shape[1]
+        self._vectors = np.empty((0, self.dim), dtype=np.float32)
+        self._graph: hnswlib.Index | None = None
+        self.add(vectors)
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+    @property
+    def exact(self) -> bool:
+        return self._graph is None
+
+    def add(self, vectors: np.ndarray) -> None:
+        """Append items; switches to an HNSW graph once the exact threshold is crossed."""
+        check_same_dimension(vectors, self.dim, name="new vectors")
+        start = len(self._vectors)
+        self._vectors = np.concatenate([self._vectors, vectors]) if start else vectors
+        if self._graph is None and len(self._vectors) > self.exact_threshold:
+            self._graph = self._new_graph(len(self._vectors))
+            self._insert(self._vectors, 0)
+        elif self._graph is not None:
+            if len(self._vectors) > self._graph.get_max_elements():
+                self._graph.resize_index(2 * len(self._vectors))
+            self._insert(vectors, start)
+
+    def _new_graph(self, capacity: int) -> hnswlib.Index:
+        p = self.params
+        graph = hnswlib.Index(space="ip", dim=self.dim)
+        graph.init_index(max_elements=max(capacity, 1), ef_construction=p.ef_construction,
+                         M=p.M, random_seed=p.seed)
+        return graph
+
+    def _insert(self, vectors: np.ndarray, start: int) -> None:
+        ids = np.arange(start, start + len(vectors))
+        # One thread: multi-threaded insertion order is not deterministic.
+        self._graph.add_items(vectors, ids, num_threads=1)
+
+    def query(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` most similar items to each query (k is clipped to the number of items).
+
+        Returns
+        -------
+        indices : ndarray of shape (m, k'), int64
+        similarities : ndarray of shape (m, k'), float32, sorted descending per row
+        """
+        check_same_dimension(queries, self.dim, name="queries")
+        if k < 1:
+            raise InvalidInputError(f"k must be at least 1, got {k}")
+        k = min(k, len(self))
+        if self._graph is None:
+            return exact_top_k(queries, self._vectors, k)
+        self._graph.set_ef(max(self.params.ef_search, 2 * k))
+        labels, dist = self._graph.knn_query(queries, k=k, num_threads=1)
+        return labels.astype(np.int64), (1.0 - dist).astype(np.float32)
+
+
+def exact_top_k(queries: np.ndarray, vectors: np.ndarray, k: int,
+                exclude_self: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Brute-force top-k by dot product, in row chunks; ties go to the lower index.
+
+    With ``exclude_self`` the queries are ``vectors`` themselves and each row skips its own item.
+    """
+    m = len(queries)
+    out_idx = np.empty((m, k), dtype=np.int64)
+    out_sim = np.empty((m, k), dtype=np.float32)
+    for lo in range(0, m, CHUNK_ROWS):
+        sims = queries[lo:lo + CHUNK_ROWS] @ vectors.T
+        if exclude_self:
+            rows = np.arange(len(sims))
+            sims[rows, rows + lo] = -np.inf
+        # Stable sort on -sim keeps equal similarities in index order.
+        order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+        out_idx[lo:lo + CHUNK_ROWS] = order
+        out_sim[lo:lo + CHUNK_ROWS] = np.take_along_axis(sims, order, axis=1)
+    return out_idx, out_sim
+
+
+def knn_density(vectors: np.ndarray, n_neighbors: int = 10, *,
+                exact_threshold: int = EXACT_THRESHOLD,
+                params: HnswParams | None = None) -> np.ndarray:
+    """Informational density ``i_knn``: mean similarity to the nearest other pool items.
+
+    ``n_neighbors`` is clipped to ``n - 1``; a one-item pool has density 0 (a constant, so it is
+    neutral once turned into an empirical CDF).
+    """
+    n = len(vectors)
+    k = min(n_neighbors, n - 1)
+    if k < 1:
+        return np.zeros(n)
+    if n <= exact_threshold:
+        _, sims = exact_top_k(vectors, vectors, k, exclude_self=True)
+        return sims.astype(np.float64).mean(axis=1)
+    index = NeighborIndex(vectors, exact_threshold=exact_threshold, params=params)
+    idx, sims = index.query(vectors, k + 1)
+    is_self = idx == np.arange(n)[:, None]
+    keep = ~is_self
+    # Rows where the graph did not return the item itself (duplicates): drop the farthest.
+    keep[is_self.sum(axis=1) == 0, -1] = False
+    return sims[keep].reshape(n, k).astype(np.float64).mean(axis=1)
+
+
+def global_density(vectors: np.ndarray, chunk_rows: int = CHUNK_ROWS) -> np.ndarray:
+    """Informational density ``i_global = -(1/N) sum_j ||x - x_j||`` over the whole pool.
+
+    Euclidean distance between unit rows is ``sqrt(2 - 2 cos)``. This is exact and costs
+    O(N^2 d) time (N^2 / 2 * d multiply-adds in chunks of ``chunk_rows`` rows) and
+    O(chunk_rows * N) memory: fine for tens of thousands of items, slow beyond.
+    """
+    n = len(vectors)
+    out = np.empty(n)
+    for lo in range(0, n, chunk_rows):
+        sims = vectors[lo:lo + chunk_rows] @ vectors.T
+        dist = np.sqrt(np.clip(2.0 - 2.0 * sims.astype(np.float64), 0.0, None))
+        # An item's distance to itself is 0, not the sqrt of float32 rounding noise.
+        rows = np.arange(len(dist))
+        dist[rows, rows + lo] = 0.0
+        out[lo:lo + chunk_rows] = -dist.sum(axis=1) / n
+    return out

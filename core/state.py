@@ -1,0 +1,153 @@
+"""Incremental kNN state of a labeling session: each item's k most similar labeled items.
+
+This is what makes "training" instant. Labeling item j costs one matrix-vector product
+``X @ x_j`` and one comparison against each item's current k-th best similarity; only the rows
+whose neighbourhood actually changed are touched after that. Unlabeling (undo) recomputes just
+the rows that had j among their neighbours. Nothing is ever refit.
+
+Ties are handled on purpose: among labeled items equally similar to an item, the one labeled
+earlier ranks first (each label gets a sequence number; a relabel keeps it). The from-scratch
+oracle in ``tests/oracle.py`` follows the same rule and must agree exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core import knn
+
+EMPTY = -1
+
+
+class LabeledNeighbors:
+    """Per-item top-k labeled neighbours, kept up to date label by label.
+
+    Parameters
+    ----------
+    vectors : ndarray of shape (n, d), float32 unit rows
+    k : int
+        Neighbours kept per item; the vote uses k' = min(k, n_labeled) of them.
+
+    Attributes
+    ----------
+    sim, idx, seq, cls : ndarray of shape (n, k)
+        Similarity, item index, label sequence number and class code of each neighbour slot
+        (slots are unordered; empty slots have sim=-inf and -1 elsewhere).
+    max_sim : ndarray of shape (n,)
+        Similarity of each item to its most similar labeled item (-inf when none).
+    """
+
+    def __init__(self, vectors: np.ndarray, k: int) -> None:
+        n = len(vectors)
+        self.vectors = vectors
+        self.k = k
+        self.sim = np.full((n, k), -np.inf, dtype=np.float32)
+        self.idx = np.full((n, k), EMPTY, dtype=np.int64)
+        self.seq = np.full((n, k), EMPTY, dtype=np.int64)
+        self.cls = np.full((n, k), EMPTY, dtype=np.int64)
+        self.max_sim = np.full(n, -np.inf, dtype=np.float32)
+        # The slot to evict next and its similarity: the worst neighbour of each row.
+        self._worst_sim = np.full(n, -np.inf, dtype=np.float32)
+        self._worst_slot = np.zeros(n, dtype=np.int64)
+        self._changed: list[np.ndarray] = []
+        self._all_changed = True
+
+    # -- updates ---------------------------------------------------------------------------
+    def add(self, item: int, code: int, seq: int, vector: np.ndarray | None = None) -> np.ndarray:
+        """Register a new labeled item; returns the rows whose neighbourhood changed.
+
+        ``vector`` defaults to row ``item`` of the pool. Pass it explicitly to track items that
+        are not in ``vectors`` (e.g. a holdout set whose neighbours are labeled pool items; then
+        ``item`` is the pool index recorded in ``idx``).
+        """
+        sims = self.vectors @ (self.vectors[item] if vector is None else vector)
+        # Strictly better only: on equal similarity the earlier label keeps its slot.
+        rows = np.flatnonzero(sims > self._worst_sim)
+        slots = self._worst_slot[rows]
+        self.sim[rows, slots] = sims[rows]
+        self.idx[rows, slots] = item
+        self.seq[rows, slots] = seq
+        self.cls[rows, slots] = code
+        self.max_sim[rows] = np.maximum(self.max_sim[rows], sims[rows])
+        self._refresh_worst(rows)
+        self._mark(rows)
+        return rows
+
+    def relabel(self, item: int, code: int) -> np.ndarray:
+        """Change the class of an already labeled item (it keeps its rank among ties)."""
+        hit = self.idx == item
+        self.cls[hit] = code
+        rows = np.flatnonzero(hit.any(axis=1))
+        self._mark(rows)
+        return rows
+
+    def remove(self, item: int, labeled: np.ndarray, labeled_seq: np.ndarray,
+               labeled_cls: np.ndarray) -> np.ndarray:
+        """Forget a labeled item; rows that held it are recomputed from the remaining labels.
+
+        ``labeled``, ``labeled_seq`` and ``labeled_cls`` describe the labeled items that remain.
+        """
+        rows = np.flatnonzero((self.idx == item).any(axis=1))
+        if rows.size:
+            self.recompute(rows, labeled, labeled_seq, labeled_cls)
+        return rows
+
+    def recompute(self, rows: np.ndarray, labeled: np.ndarray, labeled_seq: np.ndarray,
+                  labeled_cls: np.ndarray) -> None:
+        """Rebuild the neighbour slots of ``rows`` from scratch against ``labeled`` items."""
+        by_seq = np.argsort(labeled_seq, kind="stable")
+        labeled, labeled_seq, labeled_cls = (
+            labeled[by_seq], labeled_seq[by_seq], labeled_cls[by_seq])
+        k = self.k
+        # A matrix product may differ from add()'s matrix-vector product in the last bit; that
+        # can only reorder neighbours whose similarities agree to within float32 rounding.
+        sims = self.vectors[rows] @ self.vectors[labeled].T
+        take = min(k, len(labeled))
+        order = np.argsort(-sims, axis=1, kind="stable")[:, :take]
+        self.sim[rows], self.idx[rows] = -np.inf, EMPTY
+        self.seq[rows], self.cls[rows] = EMPTY, EMPTY
+        self.sim[rows, :take] = np.take_along_axis(sims, order, axis=1)
+        self.idx[rows, :take] = labeled[order]
+        self.seq[rows, :take] = labeled_seq[order]
+        self.cls[rows, :take] = labeled_cls[order]
+        self.max_sim[rows] = self.sim[rows].max(axis=1)
+        self._refresh_worst(rows)
+        self._mark(rows)
+
+    def _refresh_worst(self, rows: np.ndarray) -> None:
+        sub_sim = self.sim[rows]
+        worst = sub_sim.min(axis=1)
+        # Evict the least similar; among equals, the latest label (largest sequence number).
+        ties = sub_sim == worst[:, None]
+        self._worst_slot[rows] = np.where(ties, self.seq[rows], EMPTY - 1).argmax(axis=1)
+        self._worst_sim[rows] = worst
+
+    def _mark(self, rows: np.ndarray) -> None:
+        if not self._all_changed:
+            self._changed.append(rows)
+
+    def pop_changed(self) -> np.ndarray | None:
+        """Rows changed since the last call (None: assume every row changed)."""
+        if self._all_changed:
+            self._all_changed, self._changed = False, []
+            return None
+        changed = np.unique(np.concatenate(self._changed)) if self._changed else np.empty(
+            0, dtype=np.int64)
+        self._changed = []
+        return changed
+
+    def invalidate(self) -> None:
+        """Make the next pop_changed() report every row (e.g. after a settings change)."""
+        self._all_changed, self._changed = True, []
+
+    # -- reading ---------------------------------------------------------------------------
+    def votes(self, rows: np.ndarray | None, n_classes: int, weights: str) -> np.ndarray:
+        sl = slice(None) if rows is None else rows
+        return knn.class_votes(self.sim[sl], self.cls[sl], n_classes, weights)
+
+    def neighbors_of(self, row: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(item indices, similarities, class codes) of a row's labeled neighbours, best first."""
+        filled = self.idx[row] >= 0
+        sim, idx, seq, cls = (a[row][filled] for a in (self.sim, self.idx, self.seq, self.cls))
+        order = np.lexsort((seq, -sim))
+        return idx[order], sim[order], cls[order]
