@@ -4,6 +4,7 @@ No Streamlit here: the dashboard, the CLI and notebooks all drive this package.
 """
 
 from core.classifier import KNNClassifier
+from core.datasets import Dataset, list_datasets, load_dataset
 from core.errors import (
     EmptyPoolError,
     InvalidInputError,
@@ -17,6 +18,7 @@ from core.strategy import Strategy
 
 __all__ = [
     "SCORERS",
+    "Dataset",
     "EmptyPoolError",
     "InvalidInputError",
     "KNNClassifier",
@@ -26,6 +28,8 @@ __all__ = [
     "Scorer",
     "Strategy",
     "UnknownItemError",
+    "list_datasets",
+    "load_dataset",
     "register_scorer",
 ]
 

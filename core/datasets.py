@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from core.errors import InvalidInputError
 
 
 @dataclass
@@ -52,3 +56,59 @@ class Dataset:
     @property
     def ids(self) -> np.ndarray:
         return self.items["id"].to_numpy()
+
+    def fingerprint(self) -> str:
+        """A short hex digest of the vectors, ids and labels.
+
+        Two datasets with the same fingerprint hold the same embedded items with the same ground
+        truth, so saved labeling work can be matched to the data it was done on.
+        """
+        digest = hashlib.sha256()
+        vectors = np.ascontiguousarray(self.vectors, dtype=np.float32)
+        digest.update(repr(vectors.shape).encode())
+        digest.update(vectors.tobytes())
+        for values in (self.ids, self.labels):
+            text = "" if values is None else "\x1f".join(str(v) for v in values)
+            digest.update(b"\x1e" + text.encode("utf-8", "surrogatepass"))
+        return digest.hexdigest()[:16]
+
+
+def load_dataset(name_or_path: str | Path) -> Dataset:
+    """Load a built-in pack by name (``fruits``, ``sentiment140``, ``digits``, ``moons``) or any
+    pack folder by path.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A name from :func:`list_datasets`, or a folder holding ``metadata.json``.
+
+    Returns
+    -------
+    Dataset
+        float32 vectors, string labels (or None), items with an ``id`` column.
+
+    Raises
+    ------
+    InvalidInputError
+        If the name is neither a built-in pack nor a pack folder.
+    """
+    from core import packs
+
+    path = Path(name_or_path)
+    if (path / "metadata.json").is_file():
+        return packs.read_pack(path)
+    builtin = packs.packs_dir() / str(name_or_path)
+    if "/" not in str(name_or_path) and (builtin / "metadata.json").is_file():
+        return packs.read_pack(builtin)
+    known = ", ".join(packs.available_packs()) or "none found in " + str(packs.packs_dir())
+    raise InvalidInputError(
+        f"no dataset {str(name_or_path)!r}: not a built-in pack (available: {known}) and not a "
+        "folder with a metadata.json; for your own files use core.load_user_data"
+    )
+
+
+def list_datasets() -> list[str]:
+    """Names of the built-in packs that :func:`load_dataset` can load."""
+    from core import packs
+
+    return packs.available_packs()

@@ -1,0 +1,63 @@
+"""Built-in packs load as Datasets with the promised shape, labels and display columns."""
+
+import numpy as np
+import pytest
+
+from core import Dataset, InvalidInputError, load_dataset
+from core.datasets import list_datasets
+from core.vectors import as_unit_rows
+
+
+def test_moons_pack_is_two_balanced_classes_with_plane_coordinates():
+    ds = load_dataset("moons")
+    assert isinstance(ds, Dataset)
+    assert ds.kind == "points"
+    assert ds.vectors.shape == (1000, 3) and ds.vectors.dtype == np.float32
+    assert ds.classes == ["lower", "upper"]
+    assert (ds.labels == "upper").sum() == 500
+    assert {"id", "x", "y"} <= set(ds.items.columns)
+    assert "label" not in ds.items.columns  # ground truth is not shown to the labeler
+    # The lift keeps cosine neighbours close to Euclidean ones in the raw plane.
+    unit = as_unit_rows(ds.vectors)
+    plane = ds.items[["x", "y"]].to_numpy()
+    sims = unit @ unit.T
+    np.fill_diagonal(sims, -np.inf)
+    d2 = ((plane[:, None] - plane[None]) ** 2).sum(-1)
+    np.fill_diagonal(d2, np.inf)
+    assert (sims.argmax(1) == d2.argmin(1)).mean() > 0.95
+
+
+def test_digits_pack_has_pixels_as_vectors_and_png_images():
+    from sklearn.datasets import load_digits
+
+    ds = load_dataset("digits")
+    raw = load_digits()
+    assert ds.kind == "image"
+    assert len(ds) == 1797
+    assert ds.classes == [str(d) for d in range(10)]
+    np.testing.assert_array_equal(ds.vectors, raw.data.astype(np.float32))
+    np.testing.assert_array_equal(ds.labels.astype(int), raw.target)
+    assert ds.items["image"].iloc[0][:8] == b"\x89PNG\r\n\x1a\n"
+    assert ds.items["id"].is_unique
+
+
+def test_load_dataset_accepts_a_pack_folder(tmp_path):
+    from core.packs import packs_dir
+
+    by_path = load_dataset(packs_dir() / "moons")
+    assert by_path.fingerprint() == load_dataset("moons").fingerprint()
+
+
+def test_unknown_dataset_names_the_available_packs():
+    with pytest.raises(InvalidInputError, match="moons"):
+        load_dataset("no-such-pack")
+
+
+def test_list_datasets_names_the_built_in_packs():
+    assert {"digits", "moons"} <= set(list_datasets())
+
+
+def test_fingerprint_changes_with_labels():
+    ds = load_dataset("moons")
+    other = Dataset(ds.name, ds.vectors, ds.labels[::-1].copy(), ds.items, ds.kind)
+    assert other.fingerprint() != ds.fingerprint()
