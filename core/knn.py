@@ -69,12 +69,23 @@ def winners(votes: np.ndarray, sim: np.ndarray, cls: np.ndarray) -> np.ndarray:
     return pred
 
 
+# Uncertainties are rounded to this many decimals, on purpose: votes that are equal in exact
+# arithmetic can differ in the last bit depending on summation order, and the empirical CDF
+# would turn that noise into a strict ranking. Rounded, they tie, and ties are broken at random.
+UNCERTAINTY_DECIMALS = 12
+
+
 def uncertainty(proba: np.ndarray, measure: str) -> np.ndarray:
     """Uncertainty of each row of class probabilities (higher = less sure).
 
     least_confidence: 1 - p1; margin: 1 - (p1 - p2); entropy: -sum p log p, with p sorted
     descending, a missing p2 taken as 0, and 0 log 0 = 0. Rows without any vote score 0.
+    Values are rounded to ``UNCERTAINTY_DECIMALS`` decimals.
     """
+    return np.round(_raw_uncertainty(proba, measure), UNCERTAINTY_DECIMALS)
+
+
+def _raw_uncertainty(proba: np.ndarray, measure: str) -> np.ndarray:
     if proba.shape[1] == 0:
         return np.zeros(proba.shape[0])
     voted = proba.sum(axis=1) > 0
