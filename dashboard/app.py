@@ -2,12 +2,14 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="labelwise", layout="wide")
+st.set_page_config(page_title="labelwise", page_icon=":material/label:", layout="wide")
 
+PAGES = [
+    st.Page("views/data.py", title="Data", icon=":material/database:"),
+    st.Page("views/label.py", title="Label", icon=":material/label:", default=True),
+    st.Page("views/compare.py", title="Compare", icon=":material/monitoring:"),
+    st.Page("views/explore.py", title="Explore", icon=":material/scatter_plot:"),
+    st.Page("views/export.py", title="Export", icon=":material/download:"),
+]
 
-def home() -> None:
-    st.title("labelwise")
-    st.write("Active learning over pre-trained embeddings. The pages are being built.")
-
-
-st.navigation([st.Page(home, title="Home", default=True)]).run()
+st.navigation(PAGES).run()

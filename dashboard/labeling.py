@@ -1,0 +1,272 @@
+"""The Label page's desk: one labeler's session over the pool, undo, skip and a holdout score.
+
+Plain Python (no Streamlit) so the label-click benchmark can drive exactly what a click runs.
+The engine does the work (:class:`core.LabelingSession`); this module only keeps the small
+bookkeeping a person needs around it: what to undo, what was skipped, what is suggested now,
+and -- when a label store is attached -- writing every action to it *before* the next item is
+chosen, so a crash never loses a label that was shown as done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from core import LabelingSession, Strategy
+from core.datasets import Dataset
+from core.errors import EmptyPoolError, InvalidInputError
+
+HOLDOUT_FRACTION = 0.1
+HOLDOUT_MAX = 500
+HOLDOUT_SEED = 0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the sidebar controls: the strategy and the kNN vote."""
+
+    factors: tuple[str, ...] = ("U", "I", "D")
+    uncertainty: str = "least_confidence"
+    density: str = "knn"
+    k: int = 5
+    weights: str = "uniform"
+
+    @property
+    def strategy(self) -> Strategy:
+        spec = "*".join(self.factors) if self.factors else "random"
+        return Strategy.parse(spec, uncertainty=self.uncertainty, density=self.density)
+
+
+@dataclass
+class Split:
+    """The labeling pool and the holdout kept aside to measure accuracy honestly."""
+
+    pool: Dataset
+    pool_rows: np.ndarray
+    holdout_rows: np.ndarray
+    holdout_vectors: np.ndarray | None = None
+    holdout_labels: np.ndarray | None = None
+
+    @property
+    def has_holdout(self) -> bool:
+        return len(self.holdout_rows) > 0
+
+
+def subset(dataset: Dataset, rows: np.ndarray, name: str | None = None) -> Dataset:
+    """The items of ``dataset`` at ``rows`` as a dataset of their own."""
+    return Dataset(
+        name=name or dataset.name,
+        vectors=dataset.vectors[rows],
+        labels=None if dataset.labels is None else dataset.labels[rows],
+        items=dataset.items.iloc[rows].reset_index(drop=True),
+        kind=dataset.kind,
+        groups=None if dataset.groups is None else dataset.groups[rows],
+        metadata=dict(dataset.metadata),
+    )
+
+
+def holdout_split(dataset: Dataset, *, fraction: float = HOLDOUT_FRACTION,
+                  max_items: int = HOLDOUT_MAX, seed: int = HOLDOUT_SEED) -> Split:
+    """Keep a seeded holdout aside when the dataset has ground truth.
+
+    Whole groups go to the holdout (e.g. every augmented copy of one fruit photo), so accuracy
+    is never inflated by near-duplicates of labeled items. Without ground truth the whole
+    dataset is the pool.
+    """
+    n = len(dataset)
+    if dataset.labels is None or n < 20:
+        return Split(dataset, np.arange(n), np.empty(0, dtype=np.int64))
+    rng = np.random.default_rng(seed)
+    target = min(max_items, max(1, round(fraction * n)))
+    groups = dataset.groups if dataset.groups is not None else np.arange(n)
+    chosen = np.zeros(n, dtype=bool)
+    _, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
+    for g in rng.permutation(len(first)):
+        if chosen.sum() >= target:
+            break
+        chosen |= inverse == g
+    holdout = np.flatnonzero(chosen)
+    pool_rows = np.flatnonzero(~chosen)
+    return Split(subset(dataset, pool_rows, name=dataset.name), pool_rows, holdout,
+                 dataset.vectors[holdout], dataset.labels[holdout])
+
+
+@dataclass
+class Action:
+    item: int
+    kind: str  # "label" or "skip"
+    label: Hashable | None = None
+    previous: Hashable | None = None
+
+
+# record(item_index, action, label): persist one action; raises if it could not be saved.
+Recorder = Callable[[int, str, Hashable | None], None]
+
+
+@dataclass
+class LabelDesk:
+    """One person's labeling loop over a pool.
+
+    Parameters
+    ----------
+    split : Split
+        Pool to label and holdout to score on.
+    settings : Settings
+    density_values : ndarray, optional
+        Cached density of the pool for ``settings.density`` (skips recomputing it).
+    seed : int
+    recorder : callable, optional
+        Called with (item, action, label) for every label, unlabel and skip, before the desk
+        changes state; if it raises, nothing changes.
+    """
+
+    split: Split
+    settings: Settings = field(default_factory=Settings)
+    density_values: np.ndarray | None = None
+    seed: int = 0
+    recorder: Recorder | None = None
+    session: LabelingSession = field(init=False)
+    history: list[Action] = field(default_factory=list, init=False)
+    skipped: list[int] = field(default_factory=list, init=False)
+    excluded: set[int] = field(default_factory=set, init=False)
+    suggestions: list[int] | None = field(default=None, init=False)
+    extra_classes: list = field(default_factory=list, init=False)
+    version: int = field(default=0, init=False)
+    _accuracy: tuple[int, float | None] = field(default=(-1, None), init=False)
+
+    def __post_init__(self) -> None:
+        self.session = self._new_session(self.settings, self.density_values)
+
+    def _new_session(self, settings: Settings, density_values) -> LabelingSession:
+        return LabelingSession(self.split.pool.vectors, settings.strategy, k=settings.k,
+                               weights=settings.weights, seed=self.seed,
+                               density_values=density_values)
+
+    # -- settings --------------------------------------------------------------------------
+    def apply(self, settings: Settings, density_values=None) -> None:
+        """Switch settings; the kNN state is rebuilt (labels replayed) only if k, weights or
+        the density kind changed."""
+        if settings == self.settings:
+            return
+        rebuild = (settings.k, settings.weights, settings.density) != (
+            self.settings.k, self.settings.weights, self.settings.density)
+        if rebuild:
+            fresh = self._new_session(settings, density_values)
+            for item, label in self.session.labels.items():
+                fresh.label(item, label)
+            self.session = fresh
+        else:
+            self.session.set_strategy(settings.strategy)
+        self.settings = replace(settings)
+        self.suggestions = None
+
+    # -- actions ---------------------------------------------------------------------------
+    def _record(self, item: int, kind: str, label) -> None:
+        if self.recorder is not None:
+            self.recorder(item, kind, label)
+
+    def label(self, item: int, label: Hashable) -> None:
+        """Label ``item`` (saved first when a store is attached), then move on."""
+        if label is None or (isinstance(label, str) and not label.strip()):
+            raise InvalidInputError("a label cannot be empty")
+        previous = self.session.labels.get(int(item))
+        self._record(item, "label", label)
+        self.session.label(int(item), label)
+        self.history.append(Action(int(item), "label", label, previous))
+        self._changed(item)
+
+    def skip(self, item: int) -> None:
+        """Set ``item`` aside for this session: it is not suggested again until undone."""
+        self._record(item, "skip", None)
+        self.skipped.append(int(item))
+        self.history.append(Action(int(item), "skip"))
+        self._changed(item)
+
+    def undo(self) -> Action | None:
+        """Undo the last label or skip; the item becomes the suggestion again."""
+        if not self.history:
+            return None
+        action = self.history[-1]
+        if action.kind == "label":
+            if action.previous is None:
+                self._record(action.item, "unlabel", None)
+                self.session.unlabel(action.item)
+            else:
+                self._record(action.item, "label", action.previous)
+                self.session.label(action.item, action.previous)
+        else:
+            self.skipped.remove(action.item)
+        self.history.pop()
+        self.version += 1
+        in_pool = set(self.session.pool.tolist())
+        rest = [i for i in (self.suggestions or []) if i != action.item and i in in_pool]
+        self.suggestions = [action.item, *rest]
+        return action
+
+    def add_class(self, name: str) -> str:
+        name = str(name).strip()
+        if not name:
+            raise InvalidInputError("type a name for the new class")
+        if name not in self.classes:
+            self.extra_classes.append(name)
+        return name
+
+    def _changed(self, item: int) -> None:
+        self.version += 1
+        if self.suggestions is not None:
+            self.suggestions = [i for i in self.suggestions if i != int(item)] or None
+
+    # -- reading ---------------------------------------------------------------------------
+    @property
+    def classes(self) -> list:
+        """Buttons to show: the dataset's classes, then labels typed in by people."""
+        out = list(self.split.pool.classes)
+        for c in [*self.session.classes, *self.extra_classes]:
+            if c not in out:
+                out.append(c)
+        return out
+
+    def suggest(self, batch: int = 1) -> list[int]:
+        """The current suggestion(s), chosen once and kept until something changes."""
+        if self.suggestions is not None and len(self.suggestions) >= batch:
+            return self.suggestions[:batch]
+        avoid = set(self.skipped) | self.excluded
+        n_pool = len(self.session.pool)
+        if n_pool == 0:
+            raise EmptyPoolError("every item of the pool is labeled")
+        # Skipped and reserved items count as picks of the batch (so their near-duplicates are
+        # not suggested next either) and are then dropped.
+        ask = min(n_pool, batch + len(avoid & set(self.session.pool.tolist())))
+        picks = [i for i in self.session.next(batch=ask) if i not in avoid]
+        if not picks:
+            raise EmptyPoolError("every unlabeled item was skipped or reserved; undo a skip")
+        self.suggestions = picks[:batch]
+        return self.suggestions
+
+    def holdout_accuracy(self) -> float | None:
+        """Accuracy of the current kNN model on the holdout (None without ground truth or
+        labels). Recomputed only when the labels changed."""
+        if not self.split.has_holdout or self.session.n_labeled == 0:
+            return None
+        if self._accuracy[0] == self.version:
+            return self._accuracy[1]
+        predicted = self.session.classifier().predict(self.split.holdout_vectors)
+        truth = self.split.holdout_labels
+        accuracy = float(np.mean([p == t for p, t in zip(predicted, truth, strict=True)]))
+        self._accuracy = (self.version, accuracy)
+        return accuracy
+
+    def prediction(self, item: int) -> tuple[Hashable | None, dict]:
+        """Predicted label of ``item`` and its class probabilities (empty before any label)."""
+        if not self.session.classes:
+            return None, {}
+        proba = self.session.predict_proba()[int(item)]
+        predicted = self.session.predict()[int(item)]
+        return predicted, dict(zip(self.session.classes, proba.tolist(), strict=True))
+
+    def why(self, item: int):
+        """U, I, D percentiles (0-100) of ``item`` within the unlabeled pool."""
+        scores = self.session.scores()
+        return (scores.loc[int(item), ["U", "I", "D"]] * 100).astype(float)

@@ -1,0 +1,159 @@
+"""Shared state of the dashboard pages: which dataset is open, and its cached heavy parts.
+
+Heavy, shareable things (datasets, densities, 2-D maps) live in ``st.cache_resource`` so a rerun
+never loads, embeds or builds a density twice; ``st.session_state`` holds only small settings
+and each tab's labeling session (whose large arrays are per-tab by nature).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+import core
+from core.errors import LabelwiseError
+
+# Built-in packs, in the order the dashboard prefers them when opening.
+PACKS = ("fruits", "sentiment140", "digits", "moons")
+DEFAULT_PACK = "fruits"
+SOURCE_KEY = "dataset_source"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the open dataset comes from: a built-in pack or an upload/path registered here."""
+
+    kind: str  # "pack" or "custom"
+    name: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+
+@st.cache_resource(show_spinner="Loading the dataset pack...")
+def load_pack(name: str):
+    """A built-in pack, loaded once per server process."""
+    loader = getattr(core, "load_dataset", None)
+    if loader is not None:
+        return loader(name)
+    from core.packs import packs_dir, read_pack  # until core.load_dataset lands
+
+    return read_pack(packs_dir() / name)
+
+
+@st.cache_resource
+def _custom_datasets() -> dict:
+    """Datasets brought by users (upload or server path), by content key, shared by tabs."""
+    return {}
+
+
+def register_custom(dataset) -> Source:
+    """Keep a user's dataset for the life of the server and return its source."""
+    key = content_key(dataset.vectors) + "-" + str(dataset.name)
+    _custom_datasets()[key] = dataset
+    return Source("custom", key)
+
+
+def content_key(data) -> str:
+    """A short stable hash of bytes or an array, to key caches by content."""
+    raw = data if isinstance(data, bytes) else np.ascontiguousarray(data).tobytes()
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def available_packs() -> list[str]:
+    """Built-in packs present on this machine: the known ones in preference order, then any
+    other pack folder."""
+    from core.packs import available_packs as on_disk
+
+    present = on_disk()
+    return [p for p in PACKS if p in present] + [p for p in present if p not in PACKS]
+
+
+def current_source() -> Source:
+    """The open dataset's source; on first visit, fruits (or the first pack that loads)."""
+    source = st.session_state.get(SOURCE_KEY)
+    if source is not None:
+        return source
+    problems = []
+    for name in available_packs():
+        try:
+            load_pack(name)
+        except LabelwiseError as exc:
+            problems.append(f"{name}: {exc}")
+            continue
+        if name != DEFAULT_PACK:
+            st.session_state["fallback_note"] = (
+                f"The {DEFAULT_PACK} pack is not available on this machine, so the dashboard "
+                f"opened on the {name} pack instead. "
+                + (" ".join(problems) if problems else "Build it with "
+                   f"`labelwise build-pack {DEFAULT_PACK}`."))
+        source = Source("pack", name)
+        st.session_state[SOURCE_KEY] = source
+        return source
+    raise LabelwiseError("no built-in dataset pack could be loaded: " + (
+        "; ".join(problems) or "data/packs is empty"))
+
+
+def set_source(source: Source) -> None:
+    st.session_state[SOURCE_KEY] = source
+    st.session_state.pop("fallback_note", None)
+
+
+def current_dataset():
+    """The open :class:`core.datasets.Dataset`."""
+    source = current_source()
+    if source.kind == "pack":
+        return load_pack(source.name)
+    dataset = _custom_datasets().get(source.name)
+    if dataset is None:
+        # The server restarted since the upload: go back to the default pack.
+        st.session_state.pop(SOURCE_KEY, None)
+        return current_dataset()
+    return dataset
+
+
+@st.cache_resource(show_spinner="Computing the density of every item (once per dataset)...")
+def density(source_key: str, kind: str, _vectors: np.ndarray) -> np.ndarray:
+    """Density ``i`` of every item for ``kind`` ("knn" or "global"), computed once per dataset.
+
+    ``_vectors`` is not hashed (leading underscore): ``source_key`` names the dataset.
+    """
+    from core.index import global_density, knn_density
+    from core.scorers import DENSITY_NEIGHBORS
+    from core.vectors import as_unit_rows
+
+    unit = as_unit_rows(_vectors, name="vectors")
+    if kind == "knn":
+        return knn_density(unit, DENSITY_NEIGHBORS)
+    return global_density(unit)
+
+
+def show_error(exc: Exception) -> None:
+    """One place that turns a project error into a message (never a traceback)."""
+    st.error(str(exc), icon=":material/error:")
+
+
+def keep(key: str, default=None):
+    """Make widget ``key`` keep its value when the user visits another page and comes back.
+
+    Streamlit forgets the state of widgets that were not drawn on a run; a shadow copy under
+    another name survives and is put back before the widget is drawn again.
+    """
+    shadow = f"_keep_{key}"
+    if key not in st.session_state:
+        if shadow in st.session_state:
+            st.session_state[key] = st.session_state[shadow]
+        elif default is not None:
+            st.session_state[key] = default
+    return key
+
+
+def remember(*keys: str) -> None:
+    """Store the shadow copies of widgets drawn with :func:`keep`."""
+    for key in keys:
+        if key in st.session_state:
+            st.session_state[f"_keep_{key}"] = st.session_state[key]

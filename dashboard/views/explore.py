@@ -1,0 +1,6 @@
+"""explore page (being built)."""
+
+import streamlit as st
+
+st.title("Explore")
+st.write("This page is being built.")

@@ -1,0 +1,6 @@
+"""export page (being built)."""
+
+import streamlit as st
+
+st.title("Export")
+st.write("This page is being built.")

@@ -1,0 +1,250 @@
+"""Label: the hand-labeling loop over the open dataset."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from core.errors import LabelwiseError
+from dashboard import state, widgets
+from dashboard.labeling import LabelDesk, Settings, holdout_split
+from dashboard.persistence import attach_store, sync_desk
+
+UNCERTAINTY = {"least_confidence": "least confidence", "margin": "margin", "entropy": "entropy"}
+DENSITY = {"knn": "kNN (10 nearest)", "global": "global (mean similarity)"}
+SCORE_NAMES = {"U": "U uncertainty", "I": "I density", "D": "D diversity"}
+
+
+@st.cache_resource(show_spinner="Setting a holdout aside...")
+def pool_split(source_key: str, _dataset):
+    return holdout_split(_dataset)
+
+
+def sidebar_settings() -> tuple[Settings, int]:
+    """Strategy and vote settings from the sidebar; returns (settings, batch size)."""
+    sb = st.sidebar
+    sb.subheader("Strategy")
+    cols = sb.columns(3)
+    factors = tuple(
+        letter for col, letter in zip(cols, "UID", strict=True)
+        if col.checkbox(letter, key=state.keep(f"use_{letter}", True),
+                        help=SCORE_NAMES[letter]))
+    uncertainty = sb.selectbox("Uncertainty measure", list(UNCERTAINTY),
+                               format_func=UNCERTAINTY.get, key=state.keep("uncertainty"))
+    density = sb.selectbox("Density kind", list(DENSITY), format_func=DENSITY.get,
+                           key=state.keep("density"))
+    k = sb.number_input("k (neighbours in the vote)", 1, 50, key=state.keep("k", 5))
+    weights = sb.selectbox("Vote weights", ["uniform", "similarity"], key=state.keep("weights"))
+    sb.subheader("Mode")
+    batch = sb.toggle("Batch mode", key=state.keep("batch_mode", False),
+                      help="Show several suggestions at once and submit them together.")
+    size = sb.slider("Items per batch", 2, 12, key=state.keep("batch_size", 6),
+                     disabled=not batch)
+    state.remember("use_U", "use_I", "use_D", "uncertainty", "density", "k", "weights",
+                   "batch_mode", "batch_size")
+    if not factors:
+        sb.caption("No score selected: suggestions are random.")
+    settings = Settings(factors, uncertainty, density, int(k), weights)
+    return settings, (int(size) if batch else 1)
+
+
+def get_desk(source, dataset, settings: Settings) -> LabelDesk:
+    """This tab's desk for the open dataset (created, or resumed from the store, once)."""
+    split = pool_split(source.key, dataset)
+    dens = state.density(source.key + "|pool", settings.density, split.pool.vectors)
+    desk = st.session_state.get("desk")
+    if desk is None or st.session_state.get("desk_source") != source.key:
+        desk = LabelDesk(split, settings, density_values=dens)
+        attach_store(desk, source)
+        st.session_state["desk"] = desk
+        st.session_state["desk_source"] = source.key
+    else:
+        desk.apply(settings, density_values=dens)
+    return desk
+
+
+def run_action(func, *args) -> None:
+    """Button callback: do it, or keep the error message for this run."""
+    try:
+        func(*args)
+    except LabelwiseError as exc:
+        st.session_state["label_error"] = str(exc)
+
+
+def add_class(desk: LabelDesk) -> None:
+    name = st.session_state.get("new_class", "")
+    try:
+        desk.add_class(name)
+        st.session_state["new_class"] = ""
+    except LabelwiseError as exc:
+        st.session_state["label_error"] = str(exc)
+
+
+def progress_row(desk: LabelDesk) -> None:
+    session = desk.session
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Labeled", session.n_labeled,
+              help=f"of {session.n_items} items in the labeling pool")
+    acc = desk.holdout_accuracy()
+    if desk.split.has_holdout:
+        c2.metric("Holdout accuracy", "—" if acc is None else f"{acc:.1%}",
+                  help=(f"Accuracy of the kNN model on {len(desk.split.holdout_rows)} items "
+                        "kept aside (never suggested) whose true labels are known. Whole "
+                        "groups (e.g. all augmented copies of one photo) go to the holdout, so "
+                        "near-duplicates of labeled items cannot inflate it."))
+    else:
+        c2.metric("Holdout accuracy", "n/a", help="This dataset has no ground truth.")
+    c3.metric("Skipped", len(desk.skipped))
+    c4.metric("Strategy", widgets.escape_markdown(desk.settings.strategy.name),
+              help=desk.settings.strategy.label)
+
+
+def class_buttons(desk: LabelDesk, item: int) -> dict[str, str]:
+    """One button per class (keys 1-9); returns the shortcut map."""
+    shortcuts = {}
+    classes = desk.classes
+    per_row = min(len(classes), 6) or 1
+    for start in range(0, len(classes), per_row):
+        cols = st.columns(per_row)
+        for offset, cls in enumerate(classes[start:start + per_row]):
+            n = start + offset
+            hint = f" :gray[{n + 1}]" if n < 9 else ""
+            cols[offset].button(f"{widgets.escape_markdown(cls)}{hint}", key=f"cls_{n}",
+                                width="stretch", help=f"Label as {cls}",
+                                on_click=run_action, args=(desk.label, item, cls))
+            if n < 9:
+                shortcuts[str(n + 1)] = f"cls_{n}"
+    return shortcuts
+
+
+def probability_chart(proba: dict) -> alt.Chart:
+    frame = pd.DataFrame({"class": [str(c) for c in proba], "probability": list(proba.values())})
+    return alt.Chart(frame).mark_bar().properties(height=alt.Step(22)).encode(
+        x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), title="probability"),
+        y=alt.Y("class:N", sort="-x", title=None),
+        tooltip=["class", alt.Tooltip("probability:Q", format=".2f")])
+
+
+def why_chart(percentiles: pd.Series, factors: tuple[str, ...]) -> alt.Chart:
+    frame = pd.DataFrame({
+        "score": [SCORE_NAMES[s] for s in percentiles.index],
+        "percentile": percentiles.to_numpy(),
+        "used": ["in strategy" if s in factors else "not used" for s in percentiles.index]})
+    return alt.Chart(frame).mark_bar().properties(height=alt.Step(24)).encode(
+        x=alt.X("percentile:Q", scale=alt.Scale(domain=[0, 100]),
+                title="percentile among unlabeled items"),
+        y=alt.Y("score:N", title=None, sort=None),
+        color=alt.Color("used:N", scale=alt.Scale(domain=["in strategy", "not used"],
+                                                  range=["#2f6f4f", "#b8c4bc"]),
+                        legend=alt.Legend(orient="bottom", title=None)),
+        tooltip=["score", alt.Tooltip("percentile:Q", format=".0f"), "used"])
+
+
+def neighbours(desk: LabelDesk, item: int) -> None:
+    table = desk.session.explain(item)
+    if table.empty:
+        st.caption("No labeled neighbours yet.")
+        return
+    pool = desk.split.pool
+    if "image" in pool.items.columns:
+        cols = st.columns(len(table))
+        for col, row in zip(cols, table.itertuples(), strict=True):
+            with col:
+                widgets.show_item(pool, int(row.item), width=90,
+                                  caption=f"{row.label} · {row.similarity:.2f}")
+    else:
+        st.dataframe(pd.DataFrame({
+            "label": [str(v) for v in table["label"]],
+            "similarity": table["similarity"].round(3),
+            "item": [widgets.item_text(pool, int(i), limit=120) for i in table["item"]]}),
+            hide_index=True, width="stretch")
+
+
+def single(desk: LabelDesk) -> None:
+    item = desk.suggest(1)[0]
+    pool = desk.split.pool
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        st.subheader("Label this item")
+        widgets.show_item(pool, item, width=360,
+                          caption=f"item {pool.items['id'].iat[item]}")
+        shortcuts = class_buttons(desk, item)
+        b1, b2, b3, b4 = st.columns([1, 1, 2, 1], vertical_alignment="bottom")
+        b1.button("Skip :gray[s]", key="skip_btn", width="stretch",
+                  on_click=run_action, args=(desk.skip, item))
+        b2.button("Undo :gray[u]", key="undo_btn", width="stretch", disabled=not desk.history,
+                  on_click=run_action, args=(desk.undo,))
+        b3.text_input("New class", key="new_class", placeholder="name of a new class")
+        b4.button("Add class", key="add_class_btn", width="stretch",
+                  on_click=add_class, args=(desk,))
+        shortcuts.update({"s": "skip_btn", "u": "undo_btn"})
+        widgets.keyboard_shortcuts(shortcuts)
+        st.caption("Keys: 1-9 label with a class, u undo, s skip.")
+    with right:
+        predicted, proba = desk.prediction(item)
+        st.subheader("Prediction")
+        if predicted is None:
+            st.caption("No labels yet: the model has nothing to vote with.")
+        else:
+            st.write(f"Predicted: **{widgets.format_label(predicted)}**")
+            st.altair_chart(probability_chart(proba), width="stretch")
+        st.subheader("Why this item")
+        st.altair_chart(why_chart(desk.why(item), desk.settings.factors), width="stretch")
+        st.subheader("Nearest labeled neighbours")
+        neighbours(desk, item)
+
+
+def batch(desk: LabelDesk, size: int) -> None:
+    items = desk.suggest(size)
+    pool = desk.split.pool
+    classes = desk.classes
+    predicted = desk.session.predict() if desk.session.classes else None
+    st.subheader(f"Label {len(items)} items")
+    per_row = 3
+    for start in range(0, len(items), per_row):
+        cols = st.columns(per_row)
+        for col, item in zip(cols, items[start:start + per_row], strict=False):
+            with col, st.container(border=True):
+                widgets.show_item(pool, item, width=200,
+                                  caption=f"item {pool.items['id'].iat[item]}")
+                guess = None if predicted is None else predicted[item]
+                options = ["(skip)", *classes]
+                index = options.index(guess) if guess in options else 0
+                st.selectbox("Label", options, index=index, key=f"batch_{item}",
+                             format_func=str)
+    if st.button(f"Submit {len(items)} labels", type="primary", key="submit_batch"):
+        for item in items:
+            choice = st.session_state.get(f"batch_{item}", "(skip)")
+            run_action(desk.skip if choice == "(skip)" else desk.label,
+                       *((item,) if choice == "(skip)" else (item, choice)))
+        st.rerun()
+
+
+def page() -> None:
+    settings, size = sidebar_settings()
+    try:
+        source = state.current_source()
+        dataset = state.current_dataset()
+        desk = get_desk(source, dataset, settings)
+        sync_desk(desk)
+    except LabelwiseError as exc:
+        state.show_error(exc)
+        return
+    st.title(f"Label · {dataset.name}")
+    if "fallback_note" in st.session_state:
+        st.info(st.session_state["fallback_note"])
+    error = st.session_state.pop("label_error", None)
+    if error:
+        st.error(error)
+    progress_row(desk)
+    try:
+        if size > 1:
+            batch(desk, size)
+        else:
+            single(desk)
+    except LabelwiseError as exc:
+        state.show_error(exc)
+
+
+page()

@@ -1,0 +1,110 @@
+"""Small display helpers shared by the pages: items, keyboard shortcuts, data URLs."""
+
+from __future__ import annotations
+
+import base64
+import json
+from io import BytesIO
+
+import streamlit as st
+
+# Like streamlit_shortcuts.add_shortcuts (same element lookup: the `.st-key-<key>` class that
+# Streamlit puts on keyed widgets), but key presses typed into a text field are left alone, so
+# typing "u" or "s" in the new-class box never triggers undo or skip.
+_SHORTCUT_JS = """<script>
+const doc = window.parent.document;
+const win = window.parent.window;
+win.__labelwiseShortcuts = %s;
+if (!win.__labelwiseShortcutsReady) {
+  win.__labelwiseShortcutsReady = true;
+  doc.addEventListener('keydown', function (e) {
+    const t = e.target;
+    const tag = (t && t.tagName || '').toLowerCase();
+    if (tag === 'input' || tag === 'textarea' || tag === 'select' || (t && t.isContentEditable)) {
+      return;
+    }
+    if (e.ctrlKey || e.altKey || e.metaKey) { return; }
+    const key = win.__labelwiseShortcuts[e.key.toLowerCase()];
+    if (!key) { return; }
+    const el = doc.querySelector('.st-key-' + key + ' button');
+    if (el && !el.disabled) { e.preventDefault(); el.click(); }
+  });
+}
+</script>"""
+
+
+def keyboard_shortcuts(mapping: dict[str, str]) -> None:
+    """Bind keys to keyed buttons: ``{"1": "class_0", "u": "undo"}``."""
+    # Our own constant script (only the key map varies, JSON-encoded), run in the page itself.
+    st.html(_SHORTCUT_JS % json.dumps(mapping), unsafe_allow_javascript=True)
+
+
+def image_bytes(value) -> bytes | None:
+    """Thumbnail bytes from an items cell (bytes, or a path to an image file)."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, str) and value:
+        try:
+            with open(value, "rb") as handle:
+                return handle.read()
+        except OSError:
+            return None
+    return None
+
+
+def data_url(value, size: int = 64) -> str | None:
+    """A small JPEG ``data:`` URL of an image cell, for chart tooltips."""
+    raw = image_bytes(value)
+    if raw is None:
+        return None
+    from PIL import Image
+
+    try:
+        with Image.open(BytesIO(raw)) as img:
+            img = img.convert("RGB")
+            img.thumbnail((size, size))
+            out = BytesIO()
+            img.save(out, format="JPEG", quality=80)
+    except (OSError, ValueError):
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode("ascii")
+
+
+def item_text(dataset, row: int, limit: int | None = None) -> str:
+    """A plain-text description of an item (its text, or its id and coordinates)."""
+    items = dataset.items
+    if "text" in items.columns:
+        text = str(items["text"].iat[row])
+    elif {"x", "y"} <= set(items.columns):
+        text = f"point ({items['x'].iat[row]:.2f}, {items['y'].iat[row]:.2f})"
+    else:
+        text = f"item {items['id'].iat[row]}"
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text
+
+
+def show_item(dataset, row: int, *, width: int = 320, caption: str | None = None) -> None:
+    """Show one item big enough to judge: its image, or its text as plain text (never HTML)."""
+    items = dataset.items
+    if "image" in items.columns:
+        raw = image_bytes(items["image"].iat[row])
+        if raw is not None:
+            st.image(raw, width=width, caption=caption)
+            return
+    if caption:
+        st.caption(caption)
+    # st.text shows the string verbatim: tags in a tweet stay visible characters.
+    st.text(item_text(dataset, row))
+
+
+def format_label(value) -> str:
+    return "—" if value is None else str(value)
+
+
+def escape_markdown(value) -> str:
+    """Text shown where Streamlit reads Markdown (labels, metrics) kept literal."""
+    text = str(value)
+    for char in "\\`*_{}[]<>()#+-.!|:~$":
+        text = text.replace(char, "\\" + char)
+    return text
