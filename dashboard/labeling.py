@@ -2,19 +2,19 @@
 
 Plain Python (no Streamlit) so the label-click benchmark can drive exactly what a click runs.
 The engine does the work (:class:`core.LabelingSession`); this module only keeps the small
-bookkeeping a person needs around it: what to undo, what was skipped, what is suggested now,
-and -- when a label store is attached -- writing every action to it *before* the next item is
-chosen, so a crash never loses a label that was shown as done.
+bookkeeping a person needs around it: what to undo, what was skipped, what is suggested now;
+with a store project attached, every action goes through :mod:`core.projects`, which commits it
+to the store *before* the session changes and the next item is chosen.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from core import LabelingSession, Strategy
+from core import LabelingSession, Strategy, projects
 from core.datasets import Dataset
 from core.errors import EmptyPoolError, InvalidInputError
 
@@ -101,8 +101,14 @@ class Action:
     previous: Hashable | None = None
 
 
-# record(item_index, action, label): persist one action; raises if it could not be saved.
-Recorder = Callable[[int, str, Hashable | None], None]
+@dataclass
+class Link:
+    """Where a desk's labels are stored: a :class:`core.store.LabelStore` project."""
+
+    store: object
+    project: str
+    who: str
+    fingerprint: str | None = None
 
 
 @dataclass
@@ -117,29 +123,35 @@ class LabelDesk:
     density_values : ndarray, optional
         Cached density of the pool for ``settings.density`` (skips recomputing it).
     seed : int
-    recorder : callable, optional
-        Called with (item, action, label) for every label, unlabel and skip, before the desk
-        changes state; if it raises, nothing changes.
+    link : Link, optional
+        A store project: the session is resumed from it, and every label, unlabel and skip is
+        committed to it (by :mod:`core.projects`) before the session changes, so a label shown
+        as done is on disk. Without it labels live in this object only.
     """
 
     split: Split
     settings: Settings = field(default_factory=Settings)
     density_values: np.ndarray | None = None
     seed: int = 0
-    recorder: Recorder | None = None
+    link: Link | None = None
     session: LabelingSession = field(init=False)
     history: list[Action] = field(default_factory=list, init=False)
     skipped: list[int] = field(default_factory=list, init=False)
-    excluded: set[int] = field(default_factory=set, init=False)
     suggestions: list[int] | None = field(default=None, init=False)
     extra_classes: list = field(default_factory=list, init=False)
     version: int = field(default=0, init=False)
+    _asked: int = field(default=1, init=False)
     _accuracy: tuple[int, float | None] = field(default=(-1, None), init=False)
 
     def __post_init__(self) -> None:
         self.session = self._new_session(self.settings, self.density_values)
 
     def _new_session(self, settings: Settings, density_values) -> LabelingSession:
+        if self.link is not None:
+            return projects.resume_session(
+                self.link.store, self.link.project, self.split.pool, settings.strategy,
+                k=settings.k, weights=settings.weights, seed=self.seed,
+                density_values=density_values, fingerprint=self.link.fingerprint)
         return LabelingSession(self.split.pool.vectors, settings.strategy, k=settings.k,
                                weights=settings.weights, seed=self.seed,
                                density_values=density_values)
@@ -153,9 +165,11 @@ class LabelDesk:
         rebuild = (settings.k, settings.weights, settings.density) != (
             self.settings.k, self.settings.weights, self.settings.density)
         if rebuild:
+            labels = self.session.labels
             fresh = self._new_session(settings, density_values)
-            for item, label in self.session.labels.items():
-                fresh.label(item, label)
+            if self.link is None:
+                for item, label in labels.items():
+                    fresh.label(item, label)
             self.session = fresh
         else:
             self.session.set_strategy(settings.strategy)
@@ -163,25 +177,35 @@ class LabelDesk:
         self.suggestions = None
 
     # -- actions ---------------------------------------------------------------------------
-    def _record(self, item: int, kind: str, label) -> None:
-        if self.recorder is not None:
-            self.recorder(item, kind, label)
+    def _set(self, item: int, label) -> None:
+        if self.link is None:
+            self.session.label(item, label)
+        else:
+            projects.label_item(self.session, item, label, who=self.link.who)
+
+    def _unset(self, item: int) -> None:
+        if self.link is None:
+            self.session.unlabel(item)
+        else:
+            projects.unlabel_item(self.session, item, who=self.link.who)
 
     def label(self, item: int, label: Hashable) -> None:
-        """Label ``item`` (saved first when a store is attached), then move on."""
+        """Label ``item`` (committed to the store first, when linked), then move on."""
         if label is None or (isinstance(label, str) and not label.strip()):
             raise InvalidInputError("a label cannot be empty")
-        previous = self.session.labels.get(int(item))
-        self._record(item, "label", label)
-        self.session.label(int(item), label)
-        self.history.append(Action(int(item), "label", label, previous))
+        item = int(item)
+        previous = self.session.labels.get(item)
+        self._set(item, label)
+        self.history.append(Action(item, "label", label, previous))
         self._changed(item)
 
     def skip(self, item: int) -> None:
         """Set ``item`` aside for this session: it is not suggested again until undone."""
-        self._record(item, "skip", None)
-        self.skipped.append(int(item))
-        self.history.append(Action(int(item), "skip"))
+        item = int(item)
+        if self.link is not None:
+            projects.skip_item(self.session, item, who=self.link.who)
+        self.skipped.append(item)
+        self.history.append(Action(item, "skip"))
         self._changed(item)
 
     def undo(self) -> Action | None:
@@ -191,11 +215,10 @@ class LabelDesk:
         action = self.history[-1]
         if action.kind == "label":
             if action.previous is None:
-                self._record(action.item, "unlabel", None)
-                self.session.unlabel(action.item)
+                if action.item in self.session.labels:
+                    self._unset(action.item)
             else:
-                self._record(action.item, "label", action.previous)
-                self.session.label(action.item, action.previous)
+                self._set(action.item, action.previous)
         else:
             self.skipped.remove(action.item)
         self.history.pop()
@@ -204,6 +227,18 @@ class LabelDesk:
         rest = [i for i in (self.suggestions or []) if i != action.item and i in in_pool]
         self.suggestions = [action.item, *rest]
         return action
+
+    def sync(self) -> int:
+        """Take in labels other people stored since the last run; returns how many."""
+        if self.link is None:
+            return 0
+        events = projects.sync(self.session)
+        if len(events):
+            self.version += 1
+            in_pool = set(self.session.pool.tolist())
+            kept = [i for i in (self.suggestions or []) if i in in_pool]
+            self.suggestions = kept or None
+        return len(events)
 
     def add_class(self, name: str) -> str:
         name = str(name).strip()
@@ -218,6 +253,13 @@ class LabelDesk:
         if self.suggestions is not None:
             self.suggestions = [i for i in self.suggestions if i != int(item)] or None
 
+    def _reserved_by_others(self) -> set[int]:
+        if self.link is None:
+            return set()
+        ids = self.link.store.reserved_by_others(self.link.project, self.link.who)
+        index_of = self.session.project_link.index_of
+        return {index_of[i] for i in ids if i in index_of}
+
     # -- reading ---------------------------------------------------------------------------
     @property
     def classes(self) -> list:
@@ -230,9 +272,10 @@ class LabelDesk:
 
     def suggest(self, batch: int = 1) -> list[int]:
         """The current suggestion(s), chosen once and kept until something changes."""
-        if self.suggestions is not None and len(self.suggestions) >= batch:
+        if self.suggestions and (len(self.suggestions) >= batch or self._asked == batch):
             return self.suggestions[:batch]
-        avoid = set(self.skipped) | self.excluded
+        self._asked = batch
+        avoid = set(self.skipped) | self._reserved_by_others()
         n_pool = len(self.session.pool)
         if n_pool == 0:
             raise EmptyPoolError("every item of the pool is labeled")
@@ -242,7 +285,15 @@ class LabelDesk:
         picks = [i for i in self.session.next(batch=ask) if i not in avoid]
         if not picks:
             raise EmptyPoolError("every unlabeled item was skipped or reserved; undo a skip")
-        self.suggestions = picks[:batch]
+        picks = picks[:batch]
+        if self.link is not None and batch > 1:
+            # Batch mode hands items out for a while: reserve them so two people never get
+            # the same item (an item someone else won meanwhile is dropped).
+            ids = self.session.project_link.ids
+            granted = set(self.link.store.reserve(self.link.project, ids[picks],
+                                                  self.link.who))
+            picks = [p for p in picks if ids[p] in granted]
+        self.suggestions = picks
         return self.suggestions
 
     def holdout_accuracy(self) -> float | None:

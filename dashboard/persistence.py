@@ -1,14 +1,47 @@
-"""Wiring of the Label page to the label store (issue 6).
+"""Where the Label page keeps labels: a project in the SQLite label store (core.store).
 
-Until ``core.store`` exists this is a no-op: labels live in the tab's session only.
+The store file is ``labelwise-data/labelwise.sqlite`` under the working directory (or the folder
+in ``LABELWISE_DATA_DIR``); one project per (dataset, project name). Each tab resumes the
+project from the store, so reopening the app or a new tab continues where labeling stopped.
 """
 
 from __future__ import annotations
 
+import streamlit as st
 
-def attach_store(desk, source) -> None:
-    """Give ``desk`` a recorder that commits every action to the store (when available)."""
+from core import projects
+from core.store import LabelStore, default_store_path
+from dashboard.labeling import Link, Settings, Split
 
 
-def sync_desk(desk) -> None:
-    """Bring in labels recorded by other labelers since the last run (when available)."""
+@st.cache_resource(show_spinner=False)
+def open_store(path: str) -> LabelStore:
+    """One store object per file for the server (it keeps one connection per thread)."""
+    return LabelStore(path)
+
+
+def store_path() -> str:
+    return str(default_store_path())
+
+
+def project_name(default: str) -> str:
+    """The project name typed in the sidebar (default: the dataset's name)."""
+    name = st.session_state.get("project_name") or default
+    return str(name).strip() or default
+
+
+@st.cache_resource(show_spinner="Fingerprinting the dataset (once)...")
+def pool_fingerprint(source_key: str, _split: Split) -> str:
+    return projects.dataset_fingerprint(_split.pool)
+
+
+def link_for(source_key: str, split: Split, settings: Settings, project: str,
+             who: str, seed: int) -> Link:
+    """Open (or create) ``project`` for the pool and return the desk's link to it."""
+    store = open_store(store_path())
+    fingerprint = pool_fingerprint(source_key, split)
+    projects.bind_project(
+        store, project, split.pool, dataset_id=source_key, fingerprint=fingerprint,
+        settings=projects.strategy_settings(settings.strategy, k=settings.k,
+                                            weights=settings.weights, seed=seed))
+    return Link(store, project, who, fingerprint)

@@ -7,9 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import LabelwiseError
-from dashboard import state, widgets
+from dashboard import persistence, state, widgets
 from dashboard.labeling import LabelDesk, Settings, holdout_split
-from dashboard.persistence import attach_store, sync_desk
 
 UNCERTAINTY = {"least_confidence": "least confidence", "margin": "margin", "entropy": "entropy"}
 DENSITY = {"knn": "kNN (10 nearest)", "global": "global (mean similarity)"}
@@ -49,18 +48,38 @@ def sidebar_settings() -> tuple[Settings, int]:
     return settings, (int(size) if batch else 1)
 
 
-def get_desk(source, dataset, settings: Settings) -> LabelDesk:
-    """This tab's desk for the open dataset (created, or resumed from the store, once)."""
+SEED = 0
+
+
+def sidebar_project(dataset) -> tuple[str, str]:
+    """Project name and labeler name, from the sidebar."""
+    sb = st.sidebar
+    sb.subheader("Project")
+    project = sb.text_input("Project", key=state.keep("project_name", dataset.name),
+                            help="Labels are saved in this project of the label store; "
+                                 "reopening the app resumes it.")
+    who = sb.text_input("Your name", key=state.keep("who", "labeler"),
+                        help="Recorded with each label, so several people can label one "
+                             "project.")
+    state.remember("project_name", "who")
+    return (project.strip() or dataset.name), (who.strip() or "labeler")
+
+
+def get_desk(source, dataset, settings: Settings, project: str, who: str) -> LabelDesk:
+    """This tab's desk for the open dataset (resumed from the store, once per project)."""
     split = pool_split(source.key, dataset)
     dens = state.density(source.key + "|pool", settings.density, split.pool.vectors)
     desk = st.session_state.get("desk")
-    if desk is None or st.session_state.get("desk_source") != source.key:
-        desk = LabelDesk(split, settings, density_values=dens)
-        attach_store(desk, source)
+    identity = (source.key, project, who)
+    if desk is None or st.session_state.get("desk_identity") != identity:
+        with st.spinner(f"Opening project {project}..."):
+            link = persistence.link_for(source.key, split, settings, project, who, SEED)
+            desk = LabelDesk(split, settings, density_values=dens, seed=SEED, link=link)
         st.session_state["desk"] = desk
-        st.session_state["desk_source"] = source.key
+        st.session_state["desk_identity"] = identity
     else:
         desk.apply(settings, density_values=dens)
+        desk.sync()
     return desk
 
 
@@ -226,8 +245,8 @@ def page() -> None:
     try:
         source = state.current_source()
         dataset = state.current_dataset()
-        desk = get_desk(source, dataset, settings)
-        sync_desk(desk)
+        project, who = sidebar_project(dataset)
+        desk = get_desk(source, dataset, settings, project, who)
     except LabelwiseError as exc:
         state.show_error(exc)
         return
@@ -245,6 +264,22 @@ def page() -> None:
             single(desk)
     except LabelwiseError as exc:
         state.show_error(exc)
+    disagreements(desk)
+
+
+def disagreements(desk: LabelDesk) -> None:
+    """Items that different labelers labeled differently (the latest label is current)."""
+    link = desk.link
+    if link is None:
+        return
+    table = link.store.disagreements(link.project)
+    title = f"Disagreements between labelers ({table['item_id'].nunique()} items)"
+    with st.expander(title, expanded=False):
+        if table.empty:
+            st.caption("None so far: no item has two different labels from two people.")
+        else:
+            st.dataframe(table.astype(str), hide_index=True, width="stretch")
+        st.caption(f"Project {link.project!r} in {link.store.path}")
 
 
 page()
