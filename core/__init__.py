@@ -12,8 +12,18 @@ from core.errors import (
     NotFittedError,
     UnknownItemError,
 )
+from core.metrics import (
+    aulc,
+    efficiency,
+    labels_to_target,
+    learning_curves,
+    median_step_seconds,
+    metric_at,
+    summary_table,
+)
 from core.scorers import SCORERS, Scorer, register_scorer
 from core.session import LabelingSession
+from core.simulation import load_results, save_results, simulate
 from core.strategy import Strategy
 
 __all__ = [
@@ -28,9 +38,19 @@ __all__ = [
     "Scorer",
     "Strategy",
     "UnknownItemError",
+    "aulc",
+    "efficiency",
+    "labels_to_target",
+    "learning_curves",
     "list_datasets",
     "load_dataset",
+    "load_results",
+    "median_step_seconds",
+    "metric_at",
     "register_scorer",
+    "save_results",
+    "simulate",
+    "summary_table",
 ]
 
 __version__ = "0.1.0"

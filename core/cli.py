@@ -15,7 +15,7 @@ from pathlib import Path
 
 from core.errors import LabelwiseError
 
-COMMAND_MODULES: list[str] = ["core.cli_packs", "core.cli_export"]
+COMMAND_MODULES: list[str] = ["core.cli_packs", "core.cli_export", "core.cli_simulate"]
 
 
 def _dashboard(args: argparse.Namespace) -> int:

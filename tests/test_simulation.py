@@ -1,0 +1,251 @@
+"""Simulation engine: splits, initial sets, incremental test predictions, reproducibility."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.metrics import f1_score
+
+from core import LabelingSession, Strategy
+from core import simulation as sim
+from core.datasets import Dataset
+from core.errors import InvalidInputError
+from core.index import global_density, knn_density
+from core.simulation import (
+    TestSetPredictions,
+    accuracy_and_macro_f1,
+    make_folds,
+    resolve_strategies,
+    save_results,
+    simulate,
+)
+from core.simulation import load_results as read_results
+from core.vectors import as_unit_rows
+
+
+def digits_dataset(n=600, groups=False):
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:n] + 0.01, y[:n]  # +0.01: no all-zero rows
+    return Dataset(name="digits", vectors=X.astype(np.float32),
+                   labels=y.astype(str).astype(object),
+                   items=pd.DataFrame({"id": np.arange(n)}), kind="table",
+                   groups=(np.arange(n) // 4) if groups else None)
+
+
+def blobs_dataset(n=300, d=16, n_classes=3, seed=0):
+    """Gaussian blobs: continuous similarities, so no exact ties between neighbours."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, n_classes, n)
+    X = rng.normal(size=(n_classes, d))[y] + rng.normal(scale=1.5, size=(n, d))
+    return Dataset(name="blobs", vectors=X.astype(np.float32),
+                   labels=np.array([f"c{c}" for c in y], dtype=object),
+                   items=pd.DataFrame({"id": np.arange(n)}), kind="points",
+                   groups=np.arange(n) // 3)
+
+
+# -- splits ---------------------------------------------------------------------------------------
+def test_random_folds_partition_the_items():
+    ds = digits_dataset(200)
+    folds = make_folds(ds, folds=5, test_size=0.25, n_init=3, seed=1)
+    assert len(folds) == 5
+    for fold in folds:
+        assert len(fold.test) == 50 and len(fold.pool) == 150
+        assert not set(fold.pool) & set(fold.test)
+        assert len(set(fold.initial)) == 3 and fold.initial.max() < len(fold.pool)
+    assert not all(np.array_equal(folds[0].test, f.test) for f in folds[1:])
+
+
+def test_group_split_never_straddles_a_group():
+    ds = digits_dataset(400, groups=True)
+    for fold in make_folds(ds, folds=8, test_size=0.2, split="group", seed=3):
+        assert not set(ds.groups[fold.pool]) & set(ds.groups[fold.test])
+        assert len(fold.pool) + len(fold.test) == len(ds)
+
+
+def test_group_split_needs_groups():
+    with pytest.raises(InvalidInputError, match="groups"):
+        make_folds(digits_dataset(100), split="group")
+
+
+def test_initial_sets_are_shared_by_every_strategy():
+    ds = blobs_dataset()
+    folds = make_folds(ds, folds=3, n_init=4, seed=5)
+    again = make_folds(ds, folds=3, n_init=4, seed=5)
+    for a, b in zip(folds, again, strict=True):
+        assert np.array_equal(a.initial, b.initial)
+    results = simulate(ds, ["U", "U*I*D", "I*D"], folds=3, n_init=4, budget=5, seed=5)
+    start = results[results["n_labeled"] == 4]
+    # Same initial labels, same test set -> same starting accuracy and F1 for every strategy.
+    assert start.groupby("fold")[["accuracy", "f1"]].nunique().eq(1).all().all()
+    assert start["strategy"].nunique() == 4
+
+
+# -- incremental test predictions -------------------------------------------------------------
+@pytest.mark.parametrize("weights", ["uniform", "similarity"])
+@pytest.mark.parametrize("fed", [False, True])
+def test_incremental_test_predictions_equal_a_fresh_classifier(weights, fed):
+    ds = blobs_dataset(n=250)
+    vectors = as_unit_rows(ds.vectors)
+    codes = np.array([ds.classes.index(v) for v in ds.labels])
+    pool, test = np.arange(200), np.arange(200, 250)
+    similarities = None
+    if fed:
+        gram = vectors @ vectors.T
+        similarities = lambda item: gram[pool[item]][test]  # noqa: E731
+    tracker = TestSetPredictions(vectors[test], 5, weights, len(ds.classes), similarities)
+    session = LabelingSession(vectors[pool], "U*D", k=5, weights=weights, seed=0)
+    for step in range(40):
+        item = session.next()
+        session.label(item, ds.labels[pool[item]])
+        tracker.add(item, int(codes[pool[item]]), vector=vectors[pool[item]])
+        fresh = session.classifier().predict(vectors[test])
+        expected = np.array([ds.classes.index(v) for v in fresh])
+        assert np.array_equal(tracker.predictions, expected), f"step {step}"
+
+
+def test_accuracy_and_macro_f1_match_scikit_learn():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        truth = rng.integers(0, 4, 30)
+        pred = np.where(rng.random(30) < 0.6, truth, rng.integers(0, 5, 30))
+        acc, f1 = accuracy_and_macro_f1(truth, pred, 5)
+        assert acc == pytest.approx(np.mean(truth == pred))
+        assert f1 == pytest.approx(f1_score(truth, pred, average="macro", zero_division=0))
+
+
+# -- the simulation against a plain LabelingSession -------------------------------------------
+def reference_run(ds, strategy, fold, *, budget, k=5, seed=0):
+    """What simulate() must return for one fold, with a plain session and a fresh classifier."""
+    vectors = as_unit_rows(ds.vectors)
+    session = LabelingSession(vectors[fold.pool], strategy, k=k,
+                              seed=sim.session_seed(seed, fold.number))
+    truth = ds.labels[fold.test]
+    rows = []
+
+    def measure():
+        pred = session.classifier().predict(vectors[fold.test])
+        rows.append((session.n_labeled, np.mean(pred == truth),
+                     f1_score(truth.astype(str), pred.astype(str), average="macro",
+                              zero_division=0)))
+
+    for item in fold.initial:
+        session.label(int(item), ds.labels[fold.pool[item]])
+    measure()
+    for _ in range(budget):
+        item = session.next()
+        session.label(item, ds.labels[fold.pool[item]])
+        measure()
+    return pd.DataFrame(rows, columns=["n_labeled", "accuracy", "f1"])
+
+
+@pytest.mark.parametrize("gram", [True, False])
+def test_simulation_equals_a_plain_session(monkeypatch, gram):
+    if not gram:
+        monkeypatch.setattr(sim, "MAX_GRAM_BYTES", 0)  # the matrix-vector product path
+    ds = blobs_dataset(n=260)
+    results = simulate(ds, ["U*I*D", "U*D"], folds=2, budget=25, seed=4)
+    folds = make_folds(ds, folds=2, seed=4)
+    for strategy in ("U*I*D", "U*D", "random"):
+        label = Strategy.parse(strategy).label
+        for fold in folds:
+            got = results[(results["strategy"] == label) & (results["fold"] == fold.number)]
+            expected = reference_run(ds, strategy, fold, budget=25, seed=4)
+            pd.testing.assert_frame_equal(
+                got[["n_labeled", "accuracy", "f1"]].reset_index(drop=True), expected)
+
+
+def test_fold_density_equals_density_of_the_pool():
+    ds = blobs_dataset(n=300)
+    vectors = as_unit_rows(ds.vectors)
+    shared = sim._Shared(vectors, np.zeros(300, dtype=np.int64), ["a"], vectors @ vectors.T)
+    folds = make_folds(ds, folds=3, test_size=0.3, seed=2)
+    densities = sim.fold_densities(shared, folds, ["knn", "global"])
+    # Few candidates: many rows lack 10 pool neighbours among them and take the exact fallback.
+    few = sim._density_candidates(shared.gram, 11)
+    for fold, dens in zip(folds, densities, strict=True):
+        pool_vectors = vectors[fold.pool]
+        np.testing.assert_allclose(dens["knn"], knn_density(pool_vectors, 10), atol=1e-6)
+        np.testing.assert_allclose(dens["global"], global_density(pool_vectors), atol=1e-6)
+        np.testing.assert_allclose(sim._fold_knn_density(shared, fold, few),
+                                   knn_density(pool_vectors, 10), atol=1e-6)
+
+
+# -- results table --------------------------------------------------------------------------------
+def test_results_table_shape_and_random_baseline():
+    ds = digits_dataset(300)
+    results = simulate(ds, "U*I*D", folds=3, budget=10, n_init=2, seed=0)
+    assert list(results.columns) == ["strategy", "fold", "n_labeled", "accuracy", "f1", "seconds"]
+    assert list(dict.fromkeys(results["strategy"])) == [
+        "random", "U*I*D (least_confidence, knn density)"]
+    assert len(results) == 2 * 3 * 11
+    first = results[results["n_labeled"] == 2]
+    assert first["seconds"].isna().all()
+    assert (results.loc[results["n_labeled"] > 2, "seconds"] >= 0).all()
+    assert results["accuracy"].between(0, 1).all() and results["f1"].between(0, 1).all()
+
+
+def test_same_seed_same_table_and_another_seed_differs():
+    ds = digits_dataset(300)
+    kwargs = dict(folds=2, budget=15, seed=7)
+    a = simulate(ds, ["U*I*D", "U"], **kwargs).drop(columns="seconds")
+    b = simulate(ds, ["U*I*D", "U"], **kwargs).drop(columns="seconds")
+    pd.testing.assert_frame_equal(a, b)
+    c = simulate(ds, ["U*I*D", "U"], **{**kwargs, "seed": 8}).drop(columns="seconds")
+    assert not a.equals(c)
+
+
+def test_parallel_jobs_give_the_serial_table():
+    ds = digits_dataset(300)
+    serial = simulate(ds, ["U*I*D"], folds=2, budget=10, seed=1)
+    calls = []
+    parallel = simulate(ds, ["U*I*D"], folds=2, budget=10, seed=1, n_jobs=2,
+                        progress=lambda done, total: calls.append((done, total)))
+    pd.testing.assert_frame_equal(serial.drop(columns="seconds"),
+                                  parallel.drop(columns="seconds"))
+    assert calls[0] == (0, 4) and calls[-1] == (4, 4)
+
+
+def test_batches_and_budget_capped_by_the_pool():
+    ds = digits_dataset(60)
+    results = simulate(ds, ["random"], folds=1, test_size=0.5, budget=7, batch=3, n_init=2)
+    assert results["n_labeled"].tolist() == [2, 5, 8, 9]
+    capped = simulate(ds, ["U*D"], folds=1, test_size=0.5, budget=1000, n_init=2)
+    assert capped["n_labeled"].max() == 30
+
+
+def test_strategies_are_parsed_and_deduplicated():
+    got = resolve_strategies(["U*I*D", "u*d*i", "random,U"])
+    assert [s.label for s in got] == [
+        "U*I*D (least_confidence, knn density)", "random", "U (least_confidence)"]
+    margin = Strategy.parse("U*I*D", uncertainty="margin")
+    assert resolve_strategies([margin])[0].label == "random"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(n_init=0), "n_init"),
+    (dict(budget=-1), "budget"),
+    (dict(test_size=1.5), "test_size"),
+    (dict(split="stratified"), "split"),
+    (dict(n_jobs=0), "n_jobs"),
+    (dict(weights="distance"), "weights"),
+])
+def test_bad_settings_are_refused(kwargs, message):
+    with pytest.raises(InvalidInputError, match=message):
+        simulate(digits_dataset(100), "U", **{"folds": 1, "budget": 2, **kwargs})
+
+
+def test_unlabeled_dataset_is_refused():
+    ds = digits_dataset(50)
+    ds.labels = None
+    with pytest.raises(InvalidInputError, match="no labels"):
+        simulate(ds, "U", folds=1, budget=2)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_results_round_trip(tmp_path, suffix):
+    results = simulate(digits_dataset(100), "U", folds=1, budget=3)
+    path = save_results(results, tmp_path / f"out{suffix}")
+    back = read_results(path)
+    pd.testing.assert_frame_equal(back, results, check_dtype=False)
+    with pytest.raises(InvalidInputError, match=r"\.csv or \.parquet"):
+        save_results(results, tmp_path / "out.xlsx")
