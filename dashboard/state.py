@@ -132,6 +132,14 @@ def density(source_key: str, kind: str, _vectors: np.ndarray) -> np.ndarray:
     return global_density(unit)
 
 
+@st.cache_resource(show_spinner="Setting a holdout aside...")
+def pool_split(source_key: str, _dataset):
+    """The labeling pool and holdout of a dataset (see :func:`dashboard.labeling.holdout_split`)."""
+    from dashboard.labeling import holdout_split
+
+    return holdout_split(_dataset)
+
+
 def show_error(exc: Exception) -> None:
     """One place that turns a project error into a message (never a traceback)."""
     st.error(str(exc), icon=":material/error:")

@@ -8,16 +8,11 @@ import streamlit as st
 
 from core.errors import LabelwiseError
 from dashboard import persistence, state, widgets
-from dashboard.labeling import LabelDesk, Settings, holdout_split
+from dashboard.labeling import LabelDesk, Settings
 
 UNCERTAINTY = {"least_confidence": "least confidence", "margin": "margin", "entropy": "entropy"}
 DENSITY = {"knn": "kNN (10 nearest)", "global": "global (mean similarity)"}
 SCORE_NAMES = {"U": "U uncertainty", "I": "I density", "D": "D diversity"}
-
-
-@st.cache_resource(show_spinner="Setting a holdout aside...")
-def pool_split(source_key: str, _dataset):
-    return holdout_split(_dataset)
 
 
 def sidebar_settings() -> tuple[Settings, int]:
@@ -67,7 +62,7 @@ def sidebar_project(dataset) -> tuple[str, str]:
 
 def get_desk(source, dataset, settings: Settings, project: str, who: str) -> LabelDesk:
     """This tab's desk for the open dataset (resumed from the store, once per project)."""
-    split = pool_split(source.key, dataset)
+    split = state.pool_split(source.key, dataset)
     dens = state.density(source.key + "|pool", settings.density, split.pool.vectors)
     desk = st.session_state.get("desk")
     identity = (source.key, project, who)
