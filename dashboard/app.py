@@ -1,6 +1,11 @@
 """labelwise dashboard entry point: ``streamlit run dashboard/app.py``."""
 
+import time
+
 import streamlit as st
+
+# Start of this run, for the Label page's server-time read-out (benchmarks/label_click.py).
+st.session_state["timing_run_start"] = time.perf_counter()
 
 st.set_page_config(page_title="labelwise", page_icon=":material/label:", layout="wide")
 

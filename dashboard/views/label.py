@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import altair as alt
+import time
+
 import pandas as pd
 import streamlit as st
 
@@ -79,11 +80,16 @@ def get_desk(source, dataset, settings: Settings, project: str, who: str) -> Lab
 
 
 def run_action(func, *args) -> None:
-    """Button callback: do it, or keep the error message for this run."""
+    """Button callback: do it, or keep the error message for this run.
+
+    Callbacks run before the script, so their time is kept for the label-click benchmark.
+    """
+    start = time.perf_counter()
     try:
         func(*args)
     except LabelwiseError as exc:
         st.session_state["label_error"] = str(exc)
+    st.session_state["timing_action_ms"] = (time.perf_counter() - start) * 1e3
 
 
 def add_class(desk: LabelDesk) -> None:
@@ -132,27 +138,39 @@ def class_buttons(desk: LabelDesk, item: int) -> dict[str, str]:
     return shortcuts
 
 
-def probability_chart(proba: dict) -> alt.Chart:
+# The two small charts are plain Vega-Lite specs: building them through Altair validates the
+# whole spec against its JSON schema on every run, which cost more than everything else a
+# click does (see benchmarks/label_click.py).
+def probability_chart(proba: dict) -> tuple[pd.DataFrame, dict]:
     frame = pd.DataFrame({"class": [str(c) for c in proba], "probability": list(proba.values())})
-    return alt.Chart(frame).mark_bar().properties(height=alt.Step(22)).encode(
-        x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), title="probability"),
-        y=alt.Y("class:N", sort="-x", title=None),
-        tooltip=["class", alt.Tooltip("probability:Q", format=".2f")])
+    spec = {
+        "mark": {"type": "bar"}, "height": {"step": 22},
+        "encoding": {
+            "x": {"field": "probability", "type": "quantitative", "scale": {"domain": [0, 1]}},
+            "y": {"field": "class", "type": "nominal", "sort": "-x", "title": None},
+            "tooltip": [{"field": "class"},
+                        {"field": "probability", "type": "quantitative", "format": ".2f"}]}}
+    return frame, spec
 
 
-def why_chart(percentiles: pd.Series, factors: tuple[str, ...]) -> alt.Chart:
+def why_chart(percentiles: pd.Series, factors: tuple[str, ...]) -> tuple[pd.DataFrame, dict]:
     frame = pd.DataFrame({
         "score": [SCORE_NAMES[s] for s in percentiles.index],
         "percentile": percentiles.to_numpy(),
         "used": ["in strategy" if s in factors else "not used" for s in percentiles.index]})
-    return alt.Chart(frame).mark_bar().properties(height=alt.Step(24)).encode(
-        x=alt.X("percentile:Q", scale=alt.Scale(domain=[0, 100]),
-                title="percentile among unlabeled items"),
-        y=alt.Y("score:N", title=None, sort=None),
-        color=alt.Color("used:N", scale=alt.Scale(domain=["in strategy", "not used"],
-                                                  range=["#2f6f4f", "#b8c4bc"]),
-                        legend=alt.Legend(orient="bottom", title=None)),
-        tooltip=["score", alt.Tooltip("percentile:Q", format=".0f"), "used"])
+    spec = {
+        "mark": {"type": "bar"}, "height": {"step": 24},
+        "encoding": {
+            "x": {"field": "percentile", "type": "quantitative", "scale": {"domain": [0, 100]},
+                  "title": "percentile among unlabeled items"},
+            "y": {"field": "score", "type": "nominal", "sort": None, "title": None},
+            "color": {"field": "used", "type": "nominal",
+                      "scale": {"domain": ["in strategy", "not used"],
+                                "range": ["#2f6f4f", "#b8c4bc"]},
+                      "legend": {"orient": "bottom", "title": None}},
+            "tooltip": [{"field": "score"}, {"field": "used"},
+                        {"field": "percentile", "type": "quantitative", "format": ".0f"}]}}
+    return frame, spec
 
 
 def neighbours(desk: LabelDesk, item: int) -> None:
@@ -202,9 +220,9 @@ def single(desk: LabelDesk) -> None:
             st.caption("No labels yet: the model has nothing to vote with.")
         else:
             st.write(f"Predicted: **{widgets.format_label(predicted)}**")
-            st.altair_chart(probability_chart(proba), width="stretch")
+            st.vega_lite_chart(*probability_chart(proba), width="stretch")
         st.subheader("Why this item")
-        st.altair_chart(why_chart(desk.why(item), desk.settings.factors), width="stretch")
+        st.vega_lite_chart(*why_chart(desk.why(item), desk.settings.factors), width="stretch")
         st.subheader("Nearest labeled neighbours")
         neighbours(desk, item)
 
@@ -236,6 +254,7 @@ def batch(desk: LabelDesk, size: int) -> None:
 
 
 def page() -> None:
+    start = st.session_state.get("timing_run_start", time.perf_counter())
     settings, size = sidebar_settings()
     try:
         source = state.current_source()
@@ -260,6 +279,8 @@ def page() -> None:
     except LabelwiseError as exc:
         state.show_error(exc)
     disagreements(desk)
+    # Server time of this run of the page, read by benchmarks/label_click.py.
+    st.session_state["timing_page_ms"] = (time.perf_counter() - start) * 1e3
 
 
 def disagreements(desk: LabelDesk) -> None:
