@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from core import knn
+from core.auto import AutoPolicy
 from core.classifier import KNNClassifier
 from core.combine import StaticCDF, argmax_random_tie, empirical_cdf
 from core.errors import EmptyPoolError, InvalidInputError, UnknownItemError
@@ -30,10 +31,18 @@ from core.strategy import Strategy
 from core.vectors import as_unit_rows
 
 
+def product_of(arrays) -> np.ndarray:
+    """Elementwise product of equally long arrays."""
+    arrays = iter(arrays)
+    out = np.array(next(arrays), dtype=np.float64)
+    for a in arrays:
+        out *= a
+    return out
+
+
 @dataclass
 class _CachedScore:
-    key: tuple
-    mode: str
+    scorer: Scorer
     values: np.ndarray
     cdf: StaticCDF | None = None
 
@@ -81,7 +90,9 @@ class LabelingSession:
         self._next_seq = 0
         self._in_pool = np.ones(n, dtype=bool)
         self._neighbors = LabeledNeighbors(self.vectors, self.k)
-        self._cache: dict[str, _CachedScore] = {}
+        self._cache: dict[tuple, _CachedScore] = {}
+        self._auto: AutoPolicy | None = None
+        self._start_auto_if_needed()
         if density_values is not None:
             self._seed_density(density_values)
 
@@ -113,6 +124,14 @@ class LabelingSession:
     def set_strategy(self, strategy: str | Strategy) -> None:
         """Switch strategy; cached scores stay valid where their settings did not change."""
         self.strategy = Strategy.parse(strategy)
+        self._start_auto_if_needed()
+
+    def _start_auto_if_needed(self) -> None:
+        if not self.strategy.auto:
+            self._auto = None
+        elif self._auto is None or self._auto.arms[1].density != self.strategy.density:
+            self._auto = AutoPolicy(self.strategy.density)
+            self._auto.refresh(self, np.arange(self.n_items))
 
     # -- labeling --------------------------------------------------------------------------
     def label(self, item: int, label: Hashable) -> None:
@@ -127,12 +146,16 @@ class LabelingSession:
         if not self._in_pool[item]:
             if self._code[item] != code:
                 self._code[item] = code
-                self._neighbors.relabel(item, code)
+                rows = self._neighbors.relabel(item, code)
+                if self._auto:
+                    self._auto.refresh(self, rows)
             return
         self._code[item], self._seq[item] = code, self._next_seq
         self._next_seq += 1
         self._in_pool[item] = False
-        self._neighbors.add(item, code, int(self._seq[item]))
+        rows = self._neighbors.add(item, code, int(self._seq[item]))
+        if self._auto:
+            self._auto.observe(self, item, rows)
 
     def unlabel(self, item: int) -> None:
         """Undo the label of ``item``: it returns to the pool as if never labeled."""
@@ -142,7 +165,9 @@ class LabelingSession:
         self._in_pool[item] = True
         self._code[item] = self._seq[item] = -1
         rest = np.flatnonzero(~self._in_pool)
-        self._neighbors.remove(item, rest, self._seq[rest], self._code[rest])
+        rows = self._neighbors.remove(item, rest, self._seq[rest], self._code[rest])
+        if self._auto:
+            self._auto.refresh(self, rows)
 
     def _check_item(self, item) -> int:
         if isinstance(item, bool) or not isinstance(item, (int, np.integer)):
@@ -176,55 +201,68 @@ class LabelingSession:
         if self.strategy.is_random:
             picks = self.rng.choice(self.pool, size=count, replace=False)
             return [int(p) for p in picks]
+        if self.strategy.auto:
+            return self._auto.select(self, count)
+        return self.select_with(self.strategy, count)
+
+    def select_with(self, strategy: Strategy, count: int) -> list[int]:
+        """Greedy picks of a fixed (non-random) strategy; the pool is not changed."""
         in_pool, max_sim = self._in_pool, self._neighbors.max_sim
         if count > 1:
             in_pool, max_sim = in_pool.copy(), max_sim.copy()
+        scorers = self._scorers(strategy)
         picks: list[int] = []
         for _ in range(count):
             pool_idx = np.flatnonzero(in_pool)
-            cdfs = self._cdfs(self.strategy.factors, in_pool, pool_idx, max_sim)
-            product = np.prod(np.vstack(list(cdfs.values())), axis=0)
-            pick = int(pool_idx[argmax_random_tie(product, self.rng)])
+            cdfs = self.pool_cdfs(scorers, in_pool, pool_idx, max_sim)
+            pick = int(pool_idx[argmax_random_tie(product_of(cdfs.values()), self.rng)])
             picks.append(pick)
             if len(picks) < count:
                 in_pool[pick] = False
                 np.maximum(max_sim, self.vectors @ self.vectors[pick], out=max_sim)
         return picks
 
-    def _scorers(self, letters) -> list[Scorer]:
-        return [SCORERS[letter](self.strategy) for letter in letters]
+    def _scorers(self, strategy: Strategy, letters=None) -> list[Scorer]:
+        return [SCORERS[letter](strategy) for letter in (letters or strategy.factors)]
 
-    def _raw_scores(self, letters, max_sim: np.ndarray) -> dict[str, _CachedScore]:
-        """Raw score values for every item, served from cache where still valid."""
+    def _raw_scores(self, scorers: list[Scorer], max_sim: np.ndarray) -> dict[tuple, _CachedScore]:
+        """Raw score values for every item, by scorer settings, served from cache when valid."""
         ctx = ScoringContext(self.vectors, self._neighbors, len(self.classes), self.n_labeled,
                              self.weights, max_sim)
-        changed = self._neighbors.pop_changed()
-        fresh: dict[str, _CachedScore] = {}
-        for scorer in self._scorers(letters):
-            entry = self._cache.get(scorer.letter)
-            stale = entry is None or entry.key != scorer.cache_key or scorer.mode == "dynamic"
-            if scorer.mode == "incremental" and changed is None:
-                stale = True
-            if stale:
+        self._patch_incremental(ctx)
+        fresh: dict[tuple, _CachedScore] = {}
+        for scorer in scorers:
+            key = scorer.cache_key
+            entry = self._cache.get(key)
+            if entry is None or scorer.mode == "dynamic":
                 values = scorer.compute(ctx)
                 cdf = StaticCDF(values) if scorer.mode == "static" else None
-                entry = _CachedScore(scorer.cache_key, scorer.mode, values, cdf)
-            elif scorer.mode == "incremental" and changed.size:
-                entry.values[changed] = scorer.compute(ctx, changed)
-            fresh[scorer.letter] = entry
-        # An incremental cache that skipped these changes is out of date: drop it.
-        self._cache = {letter: e for letter, e in self._cache.items()
-                       if e.mode == "static" and letter not in fresh}
-        self._cache.update(fresh)
+                entry = _CachedScore(scorer, values, cdf)
+                if scorer.mode != "dynamic":
+                    self._cache[key] = entry
+            fresh[key] = entry
         return fresh
 
-    def _cdfs(self, letters, in_pool, pool_idx, max_sim) -> dict[str, np.ndarray]:
+    def _patch_incremental(self, ctx: ScoringContext) -> None:
+        """Bring every cached incremental score up to date with the rows that changed."""
+        changed = self._neighbors.pop_changed()
+        for key, entry in list(self._cache.items()):
+            if entry.scorer.mode != "incremental":
+                continue
+            if changed is None:
+                del self._cache[key]
+            elif changed.size:
+                entry.values[changed] = entry.scorer.compute(ctx, changed)
+
+    def pool_cdfs(self, scorers: list[Scorer], in_pool: np.ndarray, pool_idx: np.ndarray,
+                  max_sim: np.ndarray) -> dict[tuple, np.ndarray]:
+        """Empirical CDF over the pool of each scorer's values, keyed by its settings."""
         cdfs = {}
-        for letter, entry in self._raw_scores(letters, max_sim).items():
+        for key, entry in self._raw_scores(scorers, max_sim).items():
             if entry.cdf is not None:
-                cdfs[letter] = entry.cdf(in_pool, pool_idx)
+                cdfs[key] = entry.cdf(in_pool, pool_idx)
             else:
-                cdfs[letter] = empirical_cdf(entry.values[pool_idx])
+                cdfs[key] = empirical_cdf(entry.values[pool_idx])
         return cdfs
 
     def _seed_density(self, values) -> None:
@@ -233,7 +271,7 @@ class LabelingSession:
             raise InvalidInputError(
                 f"density_values must be {self.n_items} finite numbers, got shape {values.shape}")
         scorer = SCORERS["I"](self.strategy)
-        self._cache["I"] = _CachedScore(scorer.cache_key, "static", values, StaticCDF(values))
+        self._cache[scorer.cache_key] = _CachedScore(scorer, values, StaticCDF(values))
 
     # -- reading ---------------------------------------------------------------------------
     def scores(self) -> pd.DataFrame:
@@ -245,16 +283,13 @@ class LabelingSession:
         pool_idx = self.pool
         if not len(pool_idx):
             raise EmptyPoolError("all items are labeled: no unlabeled item to score")
-        letters = list(SCORERS)
-        cdfs = self._cdfs(letters, self._in_pool, pool_idx, self._neighbors.max_sim)
-        table = {}
-        for letter in letters:
-            table[SCORERS[letter].column] = self._cache[letter].values[pool_idx]
-        table.update(cdfs)
-        product = np.ones(len(pool_idx))
-        for letter in self.strategy.factors:
-            product = product * cdfs[letter]
-        table["S"] = product
+        scorers = self._scorers(self.strategy, list(SCORERS))
+        cdfs = self.pool_cdfs(scorers, self._in_pool, pool_idx, self._neighbors.max_sim)
+        raw = self._raw_scores(scorers, self._neighbors.max_sim)
+        table = {s.column: raw[s.cache_key].values[pool_idx] for s in scorers}
+        table.update({s.letter: cdfs[s.cache_key] for s in scorers})
+        enabled = [cdfs[s.cache_key] for s in scorers if s.letter in self.strategy.factors]
+        table["S"] = product_of(enabled) if enabled else np.ones(len(pool_idx))
         return pd.DataFrame(table, index=pd.Index(pool_idx, name="item"))
 
     def predict_proba(self) -> np.ndarray:
@@ -276,6 +311,20 @@ class LabelingSession:
         idx, sim, cls = self._neighbors.neighbors_of(item)
         return pd.DataFrame({"item": idx, "similarity": sim,
                              "label": [self.classes[c] for c in cls]})
+
+    def explain_strategy(self) -> dict:
+        """How the strategy chooses. For ``auto``: the leading arm, why, the last pick's arm
+        and reward, and a table of every arm (see :mod:`core.auto`)."""
+        if self._auto is None:
+            return {"leading_arm": self.strategy.label, "last": None,
+                    "reason": f"fixed strategy {self.strategy.label}", "arms": None}
+        return self._auto.explain()
+
+    def picked_by(self, item: int) -> str:
+        """Which strategy suggested ``item`` (for auto, the arm; else the strategy itself)."""
+        if self._auto is None:
+            return self.strategy.label
+        return self._auto.picked_by(item) or "not suggested"
 
     def classifier(self) -> KNNClassifier:
         """A :class:`KNNClassifier` holding the current labels, for items outside the pool."""

@@ -1,7 +1,8 @@
 """Selection strategies: which of the registered scores (U, I, D, ...) multiply into S.
 
 ``Strategy.parse("U*I*D", uncertainty="margin", density="knn")``; the letters can come in any
-order and case; ``"random"`` is uniform sampling, the baseline every strategy is compared to.
+order and case; ``"random"`` is uniform sampling, the baseline every strategy is compared to;
+``"auto"`` adapts the mix to the data while labeling (see :mod:`core.auto`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from core.errors import InvalidInputError
 from core.scorers import DENSITY_KINDS, SCORERS, UNCERTAINTY_MEASURES
 
 RANDOM = "random"
+AUTO = "auto"
 
 
 @dataclass(frozen=True)
@@ -24,11 +26,15 @@ class Strategy:
         Enabled score letters in canonical order (U, I, D, then others); empty means random.
     uncertainty : {"least_confidence", "margin", "entropy"}
     density : {"knn", "global"}
+    auto : bool
+        Choose among fixed strategies at every step instead of using ``factors`` (see
+        :mod:`core.auto`); ``uncertainty`` is then one of the choices, not a setting.
     """
 
     factors: tuple[str, ...] = ("U", "I", "D")
     uncertainty: str = "least_confidence"
     density: str = "knn"
+    auto: bool = False
 
     def __post_init__(self) -> None:
         if self.uncertainty not in UNCERTAINTY_MEASURES:
@@ -45,7 +51,7 @@ class Strategy:
     @classmethod
     def parse(cls, spec: str | Strategy, *, uncertainty: str = "least_confidence",
               density: str = "knn") -> Strategy:
-        """Build a strategy from text such as ``"U*I*D"``, ``"u*d"`` or ``"random"``."""
+        """Build a strategy from text such as ``"U*I*D"``, ``"u*d"``, ``"random"`` or ``"auto"``."""
         if isinstance(spec, Strategy):
             return spec
         if not isinstance(spec, str) or not spec.strip():
@@ -53,6 +59,8 @@ class Strategy:
         text = spec.strip()
         if text.lower() == RANDOM:
             return cls((), uncertainty, density)
+        if text.lower() == AUTO:
+            return cls(("U", "I", "D"), uncertainty, density, auto=True)
         letters = [part.strip().upper() for part in text.split("*")]
         if "" in letters or len(set(letters)) != len(letters):
             raise InvalidInputError(
@@ -68,13 +76,17 @@ class Strategy:
 
     @property
     def name(self) -> str:
-        """Short name: ``"U*I*D"`` or ``"random"``."""
+        """Short name: ``"U*I*D"``, ``"random"`` or ``"auto"``."""
+        if self.auto:
+            return AUTO
         return "*".join(self.factors) if self.factors else RANDOM
 
     @property
     def label(self) -> str:
         """Name with the settings that matter for it, e.g. ``"U*I*D (margin, knn)"``."""
         details = []
+        if self.auto:
+            return f"{AUTO} ({self.density} density)"
         if "U" in self.factors:
             details.append(self.uncertainty)
         if "I" in self.factors:
