@@ -5,6 +5,7 @@ No Streamlit here: the dashboard, the CLI and notebooks all drive this package.
 
 from core.classifier import KNNClassifier
 from core.datasets import Dataset, list_datasets, load_dataset
+from core.encoders import get_encoder
 from core.errors import (
     EmptyPoolError,
     InvalidInputError,
@@ -12,6 +13,7 @@ from core.errors import (
     NotFittedError,
     UnknownItemError,
 )
+from core.loaders import guess_columns, load_user_data
 from core.metrics import (
     aulc,
     efficiency,
@@ -40,11 +42,14 @@ __all__ = [
     "UnknownItemError",
     "aulc",
     "efficiency",
+    "get_encoder",
+    "guess_columns",
     "labels_to_target",
     "learning_curves",
     "list_datasets",
     "load_dataset",
     "load_results",
+    "load_user_data",
     "median_step_seconds",
     "metric_at",
     "register_scorer",
