@@ -13,6 +13,7 @@ from core.errors import (
     NotFittedError,
     UnknownItemError,
 )
+from core.export import export_project, load_knn_model, save_knn_model
 from core.loaders import guess_columns, load_user_data
 from core.metrics import (
     aulc,
@@ -23,9 +24,17 @@ from core.metrics import (
     metric_at,
     summary_table,
 )
+from core.projects import (
+    bind_project,
+    dataset_fingerprint,
+    label_item,
+    resume_session,
+    sync,
+)
 from core.scorers import SCORERS, Scorer, register_scorer
 from core.session import LabelingSession
 from core.simulation import load_results, save_results, simulate
+from core.store import LabelStore
 from core.strategy import Strategy
 
 __all__ = [
@@ -34,6 +43,7 @@ __all__ = [
     "EmptyPoolError",
     "InvalidInputError",
     "KNNClassifier",
+    "LabelStore",
     "LabelingSession",
     "LabelwiseError",
     "NotFittedError",
@@ -41,21 +51,29 @@ __all__ = [
     "Strategy",
     "UnknownItemError",
     "aulc",
+    "bind_project",
+    "dataset_fingerprint",
     "efficiency",
+    "export_project",
     "get_encoder",
     "guess_columns",
+    "label_item",
     "labels_to_target",
     "learning_curves",
     "list_datasets",
     "load_dataset",
+    "load_knn_model",
     "load_results",
     "load_user_data",
     "median_step_seconds",
     "metric_at",
     "register_scorer",
+    "resume_session",
+    "save_knn_model",
     "save_results",
     "simulate",
     "summary_table",
+    "sync",
 ]
 
 __version__ = "0.1.0"

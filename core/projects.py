@@ -198,21 +198,42 @@ def _top_k_labeled(vectors: np.ndarray, labeled: np.ndarray, k: int):
     """
     m = len(labeled)
     take = min(k, m)
-    targets = vectors[labeled].T
+    targets = np.ascontiguousarray(vectors[labeled].T)
     for start in range(0, len(vectors), REPLAY_BLOCK):
         rows = np.arange(start, min(start + REPLAY_BLOCK, len(vectors)))
         sims = vectors[rows] @ targets
-        if take < m:
-            pos = np.argpartition(sims, m - take, axis=1)[:, m - take:]
-            # argpartition breaks ties at the k-th place arbitrarily; where the k-th
-            # similarity is shared beyond k, sort the row stably so earlier labels win.
-            kth = np.take_along_axis(sims, pos, axis=1).min(axis=1)
-            crowded = np.flatnonzero((sims >= kth[:, None]).sum(axis=1) > take)
-            if crowded.size:
-                pos[crowded] = np.argsort(-sims[crowded], axis=1, kind="stable")[:, :take]
-        else:
-            pos = np.broadcast_to(np.arange(m), (len(rows), m)).copy()
+        top = _top_by_argmax if take <= ARGMAX_PASSES else _top_by_partition
+        pos = top(sims, take)
         yield rows, np.take_along_axis(sims, pos, axis=1), pos
+
+
+#: Up to this k, the top k are found by k argmax passes (fast, and argmax returns the first
+#: maximum, i.e. the earliest label, so ties need no extra care); above, by argpartition.
+ARGMAX_PASSES = 8
+
+
+def _top_by_argmax(sims: np.ndarray, take: int) -> np.ndarray:
+    work = sims.copy()
+    rows = np.arange(len(sims))
+    pos = np.empty((len(sims), take), dtype=np.int64)
+    for j in range(take):
+        pos[:, j] = work.argmax(axis=1)
+        work[rows, pos[:, j]] = -np.inf
+    return pos
+
+
+def _top_by_partition(sims: np.ndarray, take: int) -> np.ndarray:
+    m = sims.shape[1]
+    if take == m:
+        return np.broadcast_to(np.arange(m), sims.shape).copy()
+    pos = np.argpartition(sims, m - take, axis=1)[:, m - take:]
+    # argpartition breaks ties at the k-th place arbitrarily; where the k-th similarity is
+    # shared beyond k, sort the row stably so earlier labels win.
+    kth = np.take_along_axis(sims, pos, axis=1).min(axis=1)
+    crowded = np.flatnonzero((sims >= kth[:, None]).sum(axis=1) > take)
+    if crowded.size:
+        pos[crowded] = np.argsort(-sims[crowded], axis=1, kind="stable")[:, :take]
+    return pos
 
 
 def _load_state(session: LabelingSession, state: _Replayed) -> None:

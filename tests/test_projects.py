@@ -82,15 +82,16 @@ def test_resume_equals_the_live_session(store, strategy, weights):
     assert resumed.next() == live.next()
 
 
-def test_bulk_replay_equals_label_by_label_on_exact_ties(store):
+@pytest.mark.parametrize("k", [1, 4, 12, 200])  # argmax passes, argpartition, all labeled
+def test_bulk_replay_equals_label_by_label_on_exact_ties(store, k):
     # Duplicated vectors: many neighbours tie exactly; earlier labels must win everywhere.
     rng = np.random.default_rng(4)
     base = rng.standard_normal((30, 6)).astype(np.float32)
     vectors = base[rng.integers(0, 30, size=300)]
     dataset = Dataset("dups", vectors, None,
                       pd.DataFrame({"id": np.arange(300)}), "points")
-    bind_project(store, "dups", dataset, settings=strategy_settings("U*I*D", k=4, seed=0))
-    reference = LabelingSession(vectors, "U*I*D", k=4, seed=0)
+    bind_project(store, "dups", dataset, settings=strategy_settings("U*I*D", k=k, seed=0))
+    reference = LabelingSession(vectors, "U*I*D", k=k, seed=0)
     for item in rng.permutation(300)[:150]:
         label = int(rng.integers(4))  # integer labels keep their type through the store
         store.record("dups", int(item), "label", label, who="ana")
