@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import tempfile
 import time
@@ -39,6 +40,7 @@ def main() -> None:
     parser.add_argument("--labels", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]  # other work on the machine slows every figure below
 
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((args.items, args.dim)).astype(np.float32)
@@ -95,7 +97,9 @@ def main() -> None:
         "label_by_label_s": round(t_naive, 3),
         "sync_100_labels_s": round(t_sync, 3),
         "next_after_resume_s": round(t_next, 3),
-        "machine": f"{platform.machine()}, {platform.python_version()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cpus, Python "
+                   f"{platform.python_version()}",
+        "load_average_before": round(load_before, 2),
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "replay.json").write_text(json.dumps(result, indent=2) + "\n")
