@@ -384,7 +384,9 @@ class USEEncoder(Encoder):
 
     def __init__(self, *, threads: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.threads = threads or _default_threads()
+        # One BLAS thread by default: on a busy 2-core machine two threads were 3-8x slower
+        # (benchmarks/encoders.py), and one thread is fast enough (hundreds of texts/s).
+        self.threads = threads or 1
         self._model = None
 
     def _prepare(self, item, *, where: str) -> tuple[object, bytes]:
@@ -576,7 +578,7 @@ def _blank_image():
 
 
 def _default_threads() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
+    return max(1, min(2, os.cpu_count() or 1))
 
 
 # --------------------------------------------------------------------------------------------
@@ -601,7 +603,7 @@ def get_encoder(name: str, *, cache: bool = True, cache_dir: str | Path | None =
     cache_dir : path, optional
         Cache folder (default :func:`default_cache_dir`).
     threads : int, optional
-        CPU threads for the model (default: all cores, at most 4).
+        CPU threads for the model (default: 2 for mobilenet_v2, 1 for use).
     kind : {"text", "image"}, optional
         Only for ``tfhub:`` handles, when the model's input type cannot be read from it.
 
