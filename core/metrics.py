@@ -181,8 +181,12 @@ def summary_table(results: pd.DataFrame, target: float, baseline: str = "random"
 
 
 def summary_markdown(summary: pd.DataFrame, target: float | None = None,
-                     metric: str = "accuracy") -> str:
-    """The summary table as GitHub Markdown (numbers rounded for reading; 'not reached')."""
+                     metric: str = "accuracy", baseline: str = "random") -> str:
+    """The summary table as GitHub Markdown (numbers rounded for reading; 'not reached').
+
+    When the baseline never reaches the target but a strategy does, its efficiency is shown as
+    a lower bound: ``> b/n x`` with ``b`` the baseline's last labeled count.
+    """
     rename = {"labels_to_target": f"labels to {target:g}" if target else "labels to target",
               "efficiency": "efficiency vs random", "aulc": "AULC",
               "median_step_ms": "median step (ms)"}
@@ -190,11 +194,28 @@ def summary_markdown(summary: pd.DataFrame, target: float | None = None,
     header = "| " + " | ".join(shown.columns) + " |"
     rule = "|" + "|".join("---" if c == "strategy" else "---:" for c in shown.columns) + "|"
     lines = [header, rule]
-    for row in shown.itertuples(index=False):
-        lines.append("| " + " | ".join(_cell(column, value)
-                                        for column, value in zip(shown.columns, row,
-                                                                 strict=True)) + " |")
+    bounds = _efficiency_bounds(summary, baseline)
+    for number, row in enumerate(shown.itertuples(index=False)):
+        cells = [_cell(column, value) for column, value in zip(shown.columns, row, strict=True)]
+        if bounds[number] is not None and "efficiency vs random" in shown:
+            cells[list(shown.columns).index("efficiency vs random")] = bounds[number]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _efficiency_bounds(summary: pd.DataFrame, baseline: str) -> list[str | None]:
+    """'> x' lower bounds where the baseline did not reach the target and the strategy did."""
+    out: list[str | None] = [None] * len(summary)
+    needed = {"strategy", "labels_to_target", "final_n_labeled"}
+    if not needed <= set(summary.columns) or baseline not in set(summary["strategy"]):
+        return out
+    base = summary.set_index("strategy").loc[baseline]
+    if not np.isnan(base["labels_to_target"]):
+        return out
+    for number, labels in enumerate(summary["labels_to_target"]):
+        if not np.isnan(labels):
+            out[number] = f"> {base['final_n_labeled'] / labels:.2f}x"
+    return out
 
 
 def _cell(column: str, value) -> str:

@@ -91,7 +91,10 @@ def resolve_strategies(strategies, *, uncertainty: str = "least_confidence",
     parsed = [Strategy.parse(s, uncertainty=uncertainty, density=density) for s in specs]
     if not parsed:
         raise InvalidInputError("give at least one strategy, e.g. 'U*I*D' or 'random'")
-    unique = list({s.label: s for s in reversed(parsed)}.values())[::-1]
+    first: dict[str, Strategy] = {}
+    for strategy in parsed:
+        first.setdefault(strategy.label, strategy)
+    unique = list(first.values())
     if not any(s.is_random for s in unique):
         unique.insert(0, Strategy.parse("random"))
     return unique

@@ -102,6 +102,9 @@ def test_summary_table_one_row_per_strategy():
     assert "| S | 2 | 3 | 1.33x | 0.800 |" in text
     unreached = summary_markdown(summary_table(hand_results(), 0.99), 0.99)
     assert "not reached" in unreached
+    # random's mean F1 never reaches 0.85 within 4 labels, S's does at 3: at least 4/3.
+    f1_text = summary_markdown(summary_table(hand_results(), 0.85, metric="f1"), 0.85)
+    assert "| S | 2 | 3 | > 1.33x |" in f1_text
 
 
 def test_bad_results_are_refused():

@@ -143,9 +143,9 @@ def test_simulation_equals_a_plain_session(monkeypatch, gram):
     if not gram:
         monkeypatch.setattr(sim, "MAX_GRAM_BYTES", 0)  # the matrix-vector product path
     ds = blobs_dataset(n=260)
-    results = simulate(ds, ["U*I*D", "U*D"], folds=2, budget=25, seed=4)
+    results = simulate(ds, ["U*I*D", "U*D", "auto"], folds=2, budget=25, seed=4)
     folds = make_folds(ds, folds=2, seed=4)
-    for strategy in ("U*I*D", "U*D", "random"):
+    for strategy in ("U*I*D", "U*D", "auto", "random"):
         label = Strategy.parse(strategy).label
         for fold in folds:
             got = results[(results["strategy"] == label) & (results["fold"] == fold.number)]
@@ -217,6 +217,8 @@ def test_strategies_are_parsed_and_deduplicated():
     got = resolve_strategies(["U*I*D", "u*d*i", "random,U"])
     assert [s.label for s in got] == [
         "U*I*D (least_confidence, knn density)", "random", "U (least_confidence)"]
+    assert [s.name for s in resolve_strategies(["U", "random", "U*D", "u"])] == [
+        "U", "random", "U*D"]
     margin = Strategy.parse("U*I*D", uncertainty="margin")
     assert resolve_strategies([margin])[0].label == "random"
 
