@@ -270,7 +270,11 @@ class Encoder:
 
 
 class ImageEncoder(Encoder):
-    """Shared image handling: items are decoded lazily, hashed on their file bytes."""
+    """Shared image handling: items are hashed on their file bytes and decoded when embedded.
+
+    Files are read twice (to hash, then to embed) rather than held in memory, so a folder of
+    many photos does not need its whole size in RAM.
+    """
 
     kind = "image"
 
@@ -280,15 +284,17 @@ class ImageEncoder(Encoder):
         if isinstance(item, Image.Image):
             content = f"{item.mode}{item.size}".encode() + item.tobytes()
             return item, content
-        label = f"{where} ({item})" if isinstance(item, str | os.PathLike) else where
-        data = _image_bytes(item, where=label)
-        return (data, label), data
+        if isinstance(item, str | os.PathLike):
+            label = f"{where} ({item})"
+            return (item, label), _image_bytes(item, where=label)
+        data = _image_bytes(item, where=where)
+        return (data, where), data
 
     @staticmethod
     def _as_image(value):
         if isinstance(value, tuple):
-            data, label = value
-            return open_image(_decode(data, where=label), where=label)
+            item, label = value
+            return open_image(_decode(_image_bytes(item, where=label), where=label), where=label)
         return open_image(value)
 
 

@@ -824,15 +824,10 @@ def _load_images(src: _Source, *, label_column, encoder, progress, name,
                                       skipped_files=skipped))
 
 
-def _read_images(src: _Source, entries) -> list[bytes]:
+def _read_images(src: _Source, entries) -> list:
+    """Image bytes from a zip; file paths (read when embedded) from a folder."""
     if src.path is not None and src.path.is_dir():
-        out = []
-        for rel, path in entries:
-            try:
-                out.append(path.read_bytes())
-            except OSError as exc:
-                raise InvalidInputError(f"{src.name}: cannot read {rel}: {exc}") from exc
-        return out
+        return [path for _, path in entries]
     with zipfile.ZipFile(src.opened()) as archive:
         out = []
         for rel, member in entries:
