@@ -55,6 +55,7 @@ class ColumnGuess:
     ----------
     kind : {"text", "images", "embeddings"}
     text_column, label_column, id_column : str or None
+        For images, ``label_column`` is ``"(class subfolders)"`` when subfolders give labels.
     vector_columns : list of str
         Numeric columns (or the one list column) holding the vectors, for tables of embeddings.
     reasons : list of str
@@ -234,13 +235,15 @@ def _guess(src: _Source, kind: str | None, *, encoding: str) -> ColumnGuess:
     _check_kind(kind)
     if src.path is not None and src.path.is_dir():
         _require_kind(kind, "images", f"{src.name} is a folder")
-        return ColumnGuess("images", reasons=["images: a folder (subfolders are the classes)"])
+        return _guess_images(src, "a folder")
     if src.suffix == ".zip":
         _require_kind(kind, "images", f"{src.name} is a zip archive")
-        return ColumnGuess("images", reasons=["images: a zip archive (subfolders are the classes)"])
+        return _guess_images(src, "a zip archive")
     if src.suffix in ARRAY_SUFFIXES:
         _require_kind(kind, "embeddings", f"{src.name} is a NumPy file")
         return _guess_arrays(_read_arrays(src))
+    if kind == "images":
+        raise InvalidInputError(f"{src.name} is a table; images come as a folder or a .zip")
     table = _read_table(src, encoding=encoding)
     return _guess_table(table, kind, src.name)
 
@@ -784,6 +787,20 @@ def _zip_entries(src: _Source) -> tuple[list[tuple[str, object]], int]:
     return entries, skipped
 
 
+def _guess_images(src: _Source, form: str) -> ColumnGuess:
+    entries, skipped = _image_entries(src)
+    classes = sorted({rel.split("/")[0] for rel, _ in entries if "/" in rel})
+    if classes:
+        shown = ", ".join(classes[:10]) + (", ..." if len(classes) > 10 else "")
+        reason = (f"images: {form} of {len(entries)} images; the {len(classes)} class "
+                  f"subfolders ({shown}) are the labels")
+    else:
+        reason = f"images: {form} of {len(entries)} images, no class subfolders, so no labels"
+    reasons = [reason] + ([f"{skipped} non-image file(s) skipped"] if skipped else [])
+    return ColumnGuess("images", label_column="(class subfolders)" if classes else None,
+                       reasons=reasons)
+
+
 def _load_images(src: _Source, *, label_column, encoder, progress, name,
                  expected_dimension) -> Dataset:
     from core.encoders import get_encoder
@@ -814,11 +831,10 @@ def _load_images(src: _Source, *, label_column, encoder, progress, name,
     labels = _labels(classes, f"{src.name}: class subfolders") if use_labels else None
     ids = np.array([rel for rel, _ in entries], dtype=object)
     items = pd.DataFrame({"id": ids, "image": thumbnails})
-    reasons = ["images: " + ("class subfolders are the labels" if use_labels
-                             else "no class subfolders, so no labels")]
-    if skipped:
-        reasons.append(f"{skipped} non-image file(s) skipped")
-    guess = ColumnGuess("images", reasons=reasons)
+    guess = _guess_images(src, "a folder" if src.path is not None else "a zip archive")
+    if not use_labels:
+        guess.label_column = None
+        guess.reasons.append("no labels: given")
     return Dataset(name, vectors, labels, items, "image",
                    metadata=_metadata(src.name, guess, encoder=model.name,
                                       skipped_files=skipped))

@@ -153,6 +153,8 @@ def test_unsupported_file_type():
 
 def test_unknown_kind_and_missing_path(tmp_path):
     fails("kind must be one of", b"text\na\n", filename="x.csv", kind="audio")
+    fails("images come as a folder or a .zip", b"text\na\n", filename="x.csv", kind="images")
+    fails("is a folder, so it holds images, not text", tmp_path, kind="text")
     fails("does not exist", tmp_path / "nothing.csv")
 
 
@@ -162,6 +164,9 @@ def test_unknown_kind_and_missing_path(tmp_path):
 def test_image_folder_with_class_subfolders(tmp_path, photos):
     root = image_folder(tmp_path / "photos", photos)
     (root / "notes.txt").write_text("not an image")
+    guess = guess_columns(root)
+    assert guess.kind == "images" and guess.label_column == "(class subfolders)"
+    assert "4 images; the 2 class subfolders (freshbanana, rottenapples)" in guess.describe()
     ds = load_user_data(root)
     assert ds.kind == "image" and ds.vectors.shape == (4, 1280)
     assert ds.classes == ["freshbanana", "rottenapples"]
