@@ -74,13 +74,14 @@ class Dataset:
 
 
 def load_dataset(name_or_path: str | Path) -> Dataset:
-    """Load a built-in pack by name (``fruits``, ``sentiment140``, ``digits``, ``moons``) or any
-    pack folder by path.
+    """Load a built-in pack by name (``fruits``, ``sentiment140``, ``digits``, ``moons``), a pack
+    folder by path, or any other file or folder through :func:`core.loaders.load_user_data`
+    (columns guessed).
 
     Parameters
     ----------
     name_or_path : str or Path
-        A name from :func:`list_datasets`, or a folder holding ``metadata.json``.
+        A name from :func:`list_datasets`, a folder holding ``metadata.json``, or a user file.
 
     Returns
     -------
@@ -100,10 +101,14 @@ def load_dataset(name_or_path: str | Path) -> Dataset:
     builtin = packs.packs_dir() / str(name_or_path)
     if "/" not in str(name_or_path) and (builtin / "metadata.json").is_file():
         return packs.read_pack(builtin)
+    if path.exists():
+        from core.loaders import load_user_data
+
+        return load_user_data(path)
     known = ", ".join(packs.available_packs()) or "none found in " + str(packs.packs_dir())
     raise InvalidInputError(
-        f"no dataset {str(name_or_path)!r}: not a built-in pack (available: {known}) and not a "
-        "folder with a metadata.json; for your own files use core.load_user_data"
+        f"no dataset {str(name_or_path)!r}: not a built-in pack (available: {known}), not a "
+        "pack folder and not an existing file or folder"
     )
 
 

@@ -53,6 +53,12 @@ def test_unknown_dataset_names_the_available_packs():
         load_dataset("no-such-pack")
 
 
+def test_load_dataset_hands_other_files_to_the_user_data_loader(tmp_path):
+    np.save(tmp_path / "vectors.npy", np.eye(3, dtype=np.float32))
+    ds = load_dataset(tmp_path / "vectors.npy")
+    assert ds.kind == "table" and len(ds) == 3
+
+
 def test_list_datasets_names_the_built_in_packs():
     assert {"digits", "moons"} <= set(list_datasets())
 
