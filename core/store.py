@@ -338,6 +338,13 @@ class LabelStore:
                         f"{self.busy_seconds:.0f} s; nothing was written, try again") from exc
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.5)
+            except sqlite3.IntegrityError as exc:
+                raise StoreError(f"labelwise store {self.path}: {exc}") from exc
+            except sqlite3.DatabaseError as exc:
+                # Damaged after it was opened (e.g. overwritten by another program).
+                raise CorruptStoreError(
+                    f"the labelwise store {self.path} is damaged ({exc}); nothing was written. "
+                    f"Restore it from a backup.") from exc
 
     def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work(conn)`` in one short write transaction, committed before returning."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -11,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from core.datasets import Dataset
 from core.projects import bind_project, label_item, resume_session, strategy_settings, suggest_batch
-from core.store import LabelStore
+from core.store import LabelStore, StoreBusyError
 
 REPO = Path(__file__).resolve().parent.parent
 N_THREADS = 20
@@ -157,3 +159,28 @@ def test_processes_write_one_store_at_once(tmp_path):
     current = store.current_labels("p")
     assert sorted(current["item_id"]) == sorted(f"p{p}-{n}" for p in range(4) for n in range(150))
     assert len(store.events("p")) == 600
+
+
+def test_a_long_lock_is_waited_out_and_a_stuck_one_named(tmp_path):
+    store = LabelStore(tmp_path)
+    store.create_project("p", "d", "sha256:x")
+    blocker = sqlite3.connect(store.path, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the write lock...
+    release = threading.Timer(6.0, blocker.execute, args=("COMMIT",))
+    release.start()  # ...longer than SQLite's own 5 s busy timeout, then lets go
+    try:
+        event_id = store.record("p", "a", "label", "x", who="ana")  # waited, not "locked"
+    finally:
+        release.join()
+    assert store.current_labels("p")["item_id"].tolist() == ["a"] and event_id == 1
+
+    impatient = LabelStore(tmp_path, busy_seconds=0.5)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreBusyError, match="nothing was written"):
+            impatient.record("p", "b", "label", "y", who="bob")
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert store.current_labels("p")["item_id"].tolist() == ["a"]
+    impatient.record("p", "b", "label", "y", who="bob")
