@@ -554,6 +554,24 @@ class LabelStore:
         return int(self._read("SELECT coalesce(max(id), 0) FROM events WHERE project_id = ?",
                               (pid,))[0][0])
 
+    def skipped_items(self, project: str | Project, who: str | None = None) -> list[str]:
+        """Items skipped (by ``who``, or by anyone) and not labeled since, oldest skip first.
+
+        A rerun or a restarted app uses this to keep skipped items out of the way.
+        """
+        pid = self.open_project(project).id
+        person = "" if who is None else "AND who = ?"
+        params = (pid,) if who is None else (pid, _check_who(who))
+        rows = self._read(
+            f"""
+            SELECT e.item_id FROM events e
+            WHERE e.project_id = ? {person} AND e.action = 'skip'
+              AND NOT EXISTS (SELECT 1 FROM labels l
+                              WHERE l.project_id = e.project_id AND l.item_id = e.item_id)
+            GROUP BY e.item_id ORDER BY min(e.id)
+            """, params)
+        return [r[0] for r in rows]
+
     def disagreements(self, project: str | Project) -> pd.DataFrame:
         """Items that different people gave different labels.
 

@@ -106,6 +106,16 @@ def test_record_refuses_bad_input_and_records_nothing(store):
     assert len(store.events("p")) == 0
 
 
+def test_skipped_items(store):
+    store.record("p", "a", "skip", who="ana")
+    store.record("p", "b", "skip", who="bob")
+    store.record("p", "c", "skip", who="ana")
+    store.record("p", "a", "skip", who="ana")
+    store.record("p", "c", "label", "x", who="bob")  # labeled since: no longer skipped
+    assert store.skipped_items("p") == ["a", "b"]
+    assert store.skipped_items("p", who="ana") == ["a"]
+
+
 def test_labels_changed_since(store):
     first = store.record("p", "a", "label", "x", who="ana")
     store.record("p", "b", "skip", who="ana")
