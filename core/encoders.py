@@ -472,6 +472,8 @@ class TFHubEncoder(Encoder):
 
 
 def _import_tensorflow():
+    # TensorFlow's C++ start-up chatter (CPU features, oneDNN) is noise for a labeler.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         import tensorflow as tf
         import tensorflow_hub  # noqa: F401
