@@ -75,6 +75,11 @@ def run(dataset, params: dict) -> None:
 
 def show_results(saved: dict) -> None:
     results = saved["results"]
+    p = saved["params"]
+    st.caption(f"Last run: {results['strategy'].nunique()} strategies, {p['folds']} folds, "
+               f"budget {p['budget']}, batch {p['batch']}, {p['split']} split, test fraction "
+               f"{p['test_size']:g}, seed {p['seed']}. Bands: 95% confidence interval of the "
+               "mean over folds.")
     best = float(results.groupby("strategy")["accuracy"].mean().max())
     default = round(min(0.99, max(0.5, best)), 2)
     target = st.slider("Target accuracy", 0.30, 1.0, default, 0.01, key=state.keep("cmp_target"),

@@ -124,14 +124,15 @@ def class_buttons(desk: LabelDesk, item: int) -> dict[str, str]:
     """One button per class (keys 1-9); returns the shortcut map."""
     shortcuts = {}
     classes = desk.classes
-    per_row = min(len(classes), 6) or 1
+    longest = max((len(str(c)) for c in classes), default=1)
+    per_row = max(1, min(len(classes), 6 if longest <= 8 else 4 if longest <= 12 else 3))
     for start in range(0, len(classes), per_row):
         cols = st.columns(per_row)
         for offset, cls in enumerate(classes[start:start + per_row]):
             n = start + offset
             hint = f" :gray[{n + 1}]" if n < 9 else ""
             cols[offset].button(f"{widgets.escape_markdown(cls)}{hint}", key=f"cls_{n}",
-                                width="stretch", help=f"Label as {cls}",
+                                width="stretch",
                                 on_click=run_action, args=(desk.label, item, cls))
             if n < 9:
                 shortcuts[str(n + 1)] = f"cls_{n}"
