@@ -51,11 +51,21 @@ def _custom_datasets() -> dict:
     return {}
 
 
-def register_custom(dataset) -> Source:
-    """Keep a user's dataset for the life of the server and return its source."""
-    key = content_key(dataset.vectors) + "-" + str(dataset.name)
-    _custom_datasets()[key] = dataset
-    return Source("custom", key)
+def register_custom(dataset, key: str) -> Source:
+    """Keep a user's dataset for the life of the server and return its source.
+
+    ``key`` names the content and the loading options (see dashboard.byo).
+    """
+    name = f"{dataset.name}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+    _custom_datasets()[name] = dataset
+    _custom_datasets()[f"key:{key}"] = name
+    return Source("custom", name)
+
+
+def custom_by_key(key: str) -> Source | None:
+    """The source of a dataset already loaded with this content and these options."""
+    name = _custom_datasets().get(f"key:{key}")
+    return None if name is None else Source("custom", name)
 
 
 def content_key(data) -> str:
