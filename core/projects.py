@@ -203,8 +203,8 @@ def _top_k_labeled(vectors: np.ndarray, labeled: np.ndarray, k: int):
         rows = np.arange(start, min(start + REPLAY_BLOCK, len(vectors)))
         sims = vectors[rows] @ targets
         top = _top_by_argmax if take <= ARGMAX_PASSES else _top_by_partition
-        pos = top(sims, take)
-        yield rows, np.take_along_axis(sims, pos, axis=1), pos
+        pos, sim = top(sims, take)
+        yield rows, sim, pos
 
 
 #: Up to this k, the top k are found by k argmax passes (fast, and argmax returns the first
@@ -212,20 +212,24 @@ def _top_k_labeled(vectors: np.ndarray, labeled: np.ndarray, k: int):
 ARGMAX_PASSES = 8
 
 
-def _top_by_argmax(sims: np.ndarray, take: int) -> np.ndarray:
-    work = sims.copy()
+def _top_by_argmax(sims: np.ndarray, take: int) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, similarities) of each row's ``take`` best; overwrites ``sims``."""
     rows = np.arange(len(sims))
     pos = np.empty((len(sims), take), dtype=np.int64)
+    best = np.empty((len(sims), take), dtype=sims.dtype)
     for j in range(take):
-        pos[:, j] = work.argmax(axis=1)
-        work[rows, pos[:, j]] = -np.inf
-    return pos
+        pos[:, j] = sims.argmax(axis=1)
+        best[:, j] = sims[rows, pos[:, j]]
+        sims[rows, pos[:, j]] = -np.inf
+    return pos, best
 
 
-def _top_by_partition(sims: np.ndarray, take: int) -> np.ndarray:
+def _top_by_partition(sims: np.ndarray, take: int) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, similarities) of each row's ``take`` best."""
     m = sims.shape[1]
     if take == m:
-        return np.broadcast_to(np.arange(m), sims.shape).copy()
+        pos = np.broadcast_to(np.arange(m), sims.shape).copy()
+        return pos, sims
     pos = np.argpartition(sims, m - take, axis=1)[:, m - take:]
     # argpartition breaks ties at the k-th place arbitrarily; where the k-th similarity is
     # shared beyond k, sort the row stably so earlier labels win.
@@ -233,7 +237,7 @@ def _top_by_partition(sims: np.ndarray, take: int) -> np.ndarray:
     crowded = np.flatnonzero((sims >= kth[:, None]).sum(axis=1) > take)
     if crowded.size:
         pos[crowded] = np.argsort(-sims[crowded], axis=1, kind="stable")[:, :take]
-    return pos
+    return pos, np.take_along_axis(sims, pos, axis=1)
 
 
 def _load_state(session: LabelingSession, state: _Replayed) -> None:
