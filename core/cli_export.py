@@ -18,7 +18,12 @@ def _load_dataset(name_or_path: str) -> Dataset:
     if loader is None:
         raise InvalidInputError("this labelwise has no dataset loader; cannot load "
                                 f"{name_or_path!r} for the export")
-    return loader(name_or_path)
+    # The dashboard names built-in packs "pack:<name>"; uploads ("custom:...") need --dataset.
+    if name_or_path.startswith("custom:"):
+        raise InvalidInputError(
+            f"the project's dataset {name_or_path!r} was uploaded in the dashboard; give the "
+            "same data with --dataset PATH")
+    return loader(name_or_path.removeprefix("pack:"))
 
 
 def _export(args: argparse.Namespace) -> int:

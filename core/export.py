@@ -25,6 +25,7 @@ from core.errors import InvalidInputError
 from core.knn import check_weights
 from core.session import LabelingSession
 from core.store import LabelStore, Project
+from core.vectors import as_unit_rows
 
 FORMATS = ("csv", "jsonl", "labelstudio", "npz")
 MODEL_FORMAT = "labelwise-knn-v1"
@@ -118,32 +119,66 @@ def model_arrays(session: LabelingSession) -> dict[str, np.ndarray]:
     items = session.labeled
     if not len(items):
         raise InvalidInputError("nothing is labeled yet, so there is no model to export")
-    codes = session._code[items]
-    classes = list(session.classes)
+    return _arrays(session.vectors[items], session._code[items], session.classes,
+                   session.k, session.weights)
+
+
+def stored_model_arrays(store: LabelStore, project: str | Project,
+                        dataset: Dataset) -> dict[str, np.ndarray]:
+    """Model arrays straight from the store, taking each labeled item's vector from ``dataset``.
+
+    The same arrays as :func:`model_arrays` of the resumed session, without building one;
+    ``dataset`` only has to contain every labeled item id (e.g. the full pack when the
+    project labeled a pool drawn from it). k and weights come from the project's settings.
+    """
+    from core.projects import replay_events
+
+    project = store.open_project(project)
+    index_of = {str(i): n for n, i in enumerate(dataset.ids.tolist())}
+    state = replay_events(store.labels_changed_since(project), index_of, len(dataset))
+    items = np.flatnonzero(state.seq >= 0)
+    if not len(items):
+        raise InvalidInputError("nothing is labeled yet, so there is no model to export")
+    items = items[np.argsort(state.seq[items], kind="stable")]
+    settings = project.settings
+    return _arrays(as_unit_rows(dataset.vectors[items], name=f"vectors of {dataset.name}"),
+                   state.code[items], state.classes, int(settings.get("k", 5)),
+                   settings.get("weights", "uniform"))
+
+
+def _arrays(vectors, codes, classes, k: int, weights: str) -> dict[str, np.ndarray]:
+    classes = [c.item() if isinstance(c, np.generic) else c for c in classes]
     for c in classes:
-        if isinstance(c, bool) or not isinstance(c, (str, int, float, np.integer,
-                                                     np.floating, np.str_)):
+        if isinstance(c, bool) or not isinstance(c, (str, int, float)):
             raise InvalidInputError(
                 f"class {c!r} cannot be exported: labels must be strings or numbers")
-    classes = [c.item() if isinstance(c, np.generic) else c for c in classes]
+    codes = np.asarray(codes, dtype=np.int64)
     return {
         "format": np.array(MODEL_FORMAT),
-        "vectors": np.ascontiguousarray(session.vectors[items], dtype=np.float32),
-        "label_codes": codes.astype(np.int64),
+        "vectors": np.ascontiguousarray(vectors, dtype=np.float32),
+        "label_codes": codes,
         "labels": np.array([str(classes[c]) for c in codes], dtype=np.str_),
         "classes": np.array([str(c) for c in classes], dtype=np.str_),
         "classes_json": np.array(json.dumps(classes)),
-        "k": np.array(session.k, dtype=np.int64),
-        "weights": np.array(session.weights),
+        "k": np.array(k, dtype=np.int64),
+        "weights": np.array(check_weights(weights)),
     }
 
 
-def save_knn_model(path: str | os.PathLike, session: LabelingSession) -> Path:
-    """Save the session's kNN model to ``path`` (.npz; arrays ``vectors``, ``labels``,
-    ``classes``, ``k``, ``weights``, ...), loadable without pickle by :func:`load_knn_model`."""
+def save_knn_model(path: str | os.PathLike, session: LabelingSession | None = None, *,
+                   arrays: dict[str, np.ndarray] | None = None) -> Path:
+    """Save a kNN model to ``path`` (.npz of plain arrays ``vectors``, ``labels``,
+    ``classes``, ``k``, ``weights``, ...), loadable without pickle by :func:`load_knn_model`.
+
+    Give the ``session``, or ``arrays`` from :func:`stored_model_arrays`.
+    """
+    if arrays is None:
+        if session is None:
+            raise InvalidInputError("save_knn_model needs a session or model arrays")
+        arrays = model_arrays(session)
     path = Path(path)
     with open(path, "wb") as fh:
-        np.savez_compressed(fh, **model_arrays(session))
+        np.savez_compressed(fh, **arrays)
     return path
 
 
@@ -184,18 +219,17 @@ def export_project(store: LabelStore, project: str | Project, fmt: str,
                    session: LabelingSession | None = None) -> Path:
     """Write a project's labels (or its kNN model, ``fmt="npz"``) to ``path``.
 
-    ``npz`` needs the session (or the dataset, to resume one from the store).
+    ``npz`` needs the session, or a dataset holding every labeled item (its vectors).
     """
     if fmt not in FORMATS:
         raise InvalidInputError(f"unknown export format {fmt!r}; choose one of "
                                 f"{', '.join(FORMATS)}")
     if fmt == "npz":
-        if session is None:
-            if dataset is None:
-                raise InvalidInputError("exporting the kNN model needs the project's dataset")
-            from core.projects import resume_session
-            session = resume_session(store, project, dataset)
-        return save_knn_model(path, session)
+        if session is not None:
+            return save_knn_model(path, session)
+        if dataset is None:
+            raise InvalidInputError("exporting the kNN model needs the project's dataset")
+        return save_knn_model(path, arrays=stored_model_arrays(store, project, dataset))
     table = labeled_items(store, project, dataset)
     writer = {"csv": to_csv, "jsonl": to_jsonl, "labelstudio": to_labelstudio}[fmt]
     return writer(table, path)

@@ -9,14 +9,16 @@ import pandas as pd
 import pytest
 
 from core.cli import main as cli_main
-from core.datasets import Dataset
+from core.datasets import Dataset, load_dataset
 from core.errors import InvalidInputError
 from core.export import (
     export_project,
     labeled_items,
     labelstudio_tasks,
     load_knn_model,
+    model_arrays,
     save_knn_model,
+    stored_model_arrays,
 )
 from core.projects import bind_project, label_item, resume_session, strategy_settings
 from core.store import LabelStore
@@ -140,3 +142,37 @@ def test_cli_export(labeled, capsys):
     assert cli_main(["export", "nope", "--format", "csv", "--out", str(tmp / "n.csv"),
                      "--data-dir", str(store.path.parent)]) == 2
     assert "no project named 'nope'" in capsys.readouterr().err
+
+
+def test_model_from_the_store_equals_the_sessions(labeled):
+    store, dataset, session, _ = labeled
+    from_store = stored_model_arrays(store, "p", dataset)
+    from_session = model_arrays(session)
+    assert from_store.keys() == from_session.keys()
+    for name, array in from_session.items():
+        np.testing.assert_array_equal(from_store[name], array, err_msg=name)
+
+
+def test_cli_exports_the_model_of_a_pool_drawn_from_a_pack(tmp_path, capsys):
+    moons = load_dataset("moons")
+    rows = np.arange(0, len(moons), 2)  # the dashboard labels a pool, not the whole pack
+    pool = Dataset("moons-pool", moons.vectors[rows], moons.labels[rows],
+                   moons.items.iloc[rows].reset_index(drop=True), moons.kind)
+    store = LabelStore(tmp_path / "data")
+    bind_project(store, "m", pool, dataset_id="pack:moons",
+                 settings=strategy_settings("U*I*D", k=3, seed=0))
+    session = resume_session(store, "m", pool)
+    for _ in range(12):
+        item = session.next()
+        label_item(session, item, str(pool.labels[item]), who="ana")
+    out = tmp_path / "m.npz"
+    assert cli_main(["export", "m", "--format", "npz", "--out", str(out),
+                     "--data-dir", str(tmp_path / "data")]) == 0
+    assert "wrote 12 labels" in capsys.readouterr().out
+    loaded = load_knn_model(out)
+    np.testing.assert_array_equal(loaded.predict(moons.vectors),
+                                  session.classifier().predict(moons.vectors))
+    with_items = tmp_path / "m.csv"
+    assert cli_main(["export", "m", "--format", "csv", "--out", str(with_items),
+                     "--data-dir", str(tmp_path / "data"), "--with-items"]) == 0
+    assert len(pd.read_csv(with_items)) == 12
