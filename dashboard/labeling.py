@@ -145,6 +145,12 @@ class LabelDesk:
 
     def __post_init__(self) -> None:
         self.session = self._new_session(self.settings, self.density_values)
+        if self.link is not None:
+            # Items this person skipped before (and nobody labeled since) stay out of the way.
+            index_of = self.session.project_link.index_of
+            self.skipped = [index_of[i] for i in
+                            self.link.store.skipped_items(self.link.project, self.link.who)
+                            if i in index_of]
 
     def _new_session(self, settings: Settings, density_values) -> LabelingSession:
         if self.link is not None:
@@ -272,7 +278,7 @@ class LabelDesk:
 
     def suggest(self, batch: int = 1) -> list[int]:
         """The current suggestion(s), chosen once and kept until something changes."""
-        if self.suggestions and (len(self.suggestions) >= batch or self._asked == batch):
+        if self.suggestions and self._asked == batch:
             return self.suggestions[:batch]
         self._asked = batch
         avoid = set(self.skipped) | self._reserved_by_others()
@@ -286,13 +292,16 @@ class LabelDesk:
         if not picks:
             raise EmptyPoolError("every unlabeled item was skipped or reserved; undo a skip")
         picks = picks[:batch]
-        if self.link is not None and batch > 1:
+        if self.link is not None:
             # Batch mode hands items out for a while: reserve them so two people never get
-            # the same item (an item someone else won meanwhile is dropped).
-            ids = self.session.project_link.ids
-            granted = set(self.link.store.reserve(self.link.project, ids[picks],
-                                                  self.link.who))
-            picks = [p for p in picks if ids[p] in granted]
+            # the same item (an item someone else won meanwhile is dropped). Earlier
+            # reservations of this person are given back first.
+            store, project, who = self.link.store, self.link.project, self.link.who
+            store.release(project, who)
+            if batch > 1:
+                ids = self.session.project_link.ids
+                granted = set(store.reserve(project, ids[picks], who))
+                picks = [p for p in picks if ids[p] in granted]
         self.suggestions = picks
         return self.suggestions
 

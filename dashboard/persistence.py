@@ -21,7 +21,7 @@ def open_store(path: str) -> LabelStore:
 
 
 def store_path() -> str:
-    return str(default_store_path())
+    return str(default_store_path().resolve())
 
 
 def project_name(default: str) -> str:

@@ -200,8 +200,8 @@ def single(desk: LabelDesk) -> None:
     left, right = st.columns([3, 2], gap="large")
     with left:
         st.subheader("Label this item")
-        widgets.show_item(pool, item, width=360,
-                          caption=f"item {pool.items['id'].iat[item]}")
+        widgets.show_item(pool, item, width=360)
+        st.caption(f"item {widgets.escape_markdown(pool.items['id'].iat[item])}")
         shortcuts = class_buttons(desk, item)
         b1, b2, b3, b4 = st.columns([1, 1, 2, 1], vertical_alignment="bottom")
         b1.button("Skip :gray[s]", key="skip_btn", width="stretch",
