@@ -61,6 +61,11 @@ class LabeledNeighbors:
         ``item`` is the pool index recorded in ``idx``).
         """
         sims = self.vectors @ (self.vectors[item] if vector is None else vector)
+        return self.insert(item, code, seq, sims)
+
+    def insert(self, item: int, code: int, seq: int, sims: np.ndarray) -> np.ndarray:
+        """Like :meth:`add`, with ``sims`` (every row's similarity to ``item``) given, e.g. a
+        row of a precomputed similarity matrix."""
         # Strictly better only: on equal similarity the earlier label keeps its slot.
         rows = np.flatnonzero(sims > self._worst_sim)
         slots = self._worst_slot[rows]
