@@ -92,7 +92,9 @@ def test_every_pack_has_a_build_command_and_licence():
 def test_rebuilding_a_pack_writes_the_same_bytes(tmp_path):
     for name in ("digits", "moons"):
         out = build_pack(name, out=tmp_path / name)
-        for file in ("vectors.npy", "items.parquet", "metadata.json"):
+        files = sorted(f.name for f in out.iterdir())
+        assert files == sorted(f.name for f in (packs_dir() / name).iterdir())
+        for file in files:
             assert (out / file).read_bytes() == (packs_dir() / name / file).read_bytes(), file
 
 
@@ -119,6 +121,21 @@ def test_write_and_read_round_trip_keeps_labels_groups_and_items(tmp_path):
     assert ds.labels.tolist() == ["p", "q", "p"] and ds.groups.tolist() == ["g1", "g1", "g2"]
     assert list(ds.items.columns) == ["id", "text"]
     assert ds.metadata["class_counts"] == {"p": 2, "q": 1} and ds.metadata["n_groups"] == 2
+
+
+def test_images_are_stored_apart_and_restored_in_their_column(tmp_path):
+    items = pd.DataFrame({"id": ["a", "b"], "image": [b"\x89PNG-1", b"JPEG-22"], "note": [1, 2]})
+    X = np.eye(2, dtype=np.float32)
+    write_pack(tmp_path / "p", name="p", kind="image", vectors=X, items=items)
+    assert (tmp_path / "p" / "images.bin").read_bytes() == b"\x89PNG-1JPEG-22"
+    ds = read_pack(tmp_path / "p")
+    assert list(ds.items.columns) == ["id", "image", "note"]
+    assert ds.items["image"].tolist() == [b"\x89PNG-1", b"JPEG-22"]
+    # Rewriting replaces the whole folder: no stale image file, no staging folder left.
+    write_pack(tmp_path / "p", name="p", kind="table", vectors=X, items=items[["id"]])
+    assert sorted(f.name for f in (tmp_path / "p").iterdir()) == [
+        "items.parquet", "metadata.json", "vectors.npy"]
+    assert [f.name for f in tmp_path.iterdir()] == ["p"]
 
 
 def test_write_pack_refuses_duplicate_ids_and_mismatched_rows(tmp_path):
