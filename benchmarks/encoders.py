@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import tempfile
 import time
@@ -105,8 +106,9 @@ def main() -> None:
                f"{args.texts} --threads {' '.join(map(str, args.threads))} --repeats "
                f"{args.repeats}" + (" --no-tfhub" if args.no_tfhub else ""))
     result = {"command": command,
-              "machine": f"{platform.machine()}, {platform.python_version()}, "
-                         "2 cores shared with other jobs",
+              "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+                         f"{platform.python_version()}, load average at start "
+                         f"{os.getloadavg()[0]:.1f}",
               "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rows": rows}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "encoders.json").write_text(json.dumps(result, indent=2) + "\n")

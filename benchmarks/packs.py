@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -122,7 +123,8 @@ def main() -> None:
     args = parser.parse_args()
     result = {
         "command": f".venv/bin/python benchmarks/packs.py --repeats {args.repeats}",
-        "machine": f"{platform.machine()}, {platform.python_version()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+                   f"{platform.python_version()}, load average at start {os.getloadavg()[0]:.1f}",
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "packs": [measure(name, args.repeats) for name in available_packs()],
         "data_mb": round(folder_mb(data_dir()), 2),
