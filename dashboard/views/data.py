@@ -49,8 +49,8 @@ def summary(dataset) -> None:
     details = {k: meta[k] for k in ("title", "encoder", "source", "licence", "build_command")
                if k in meta}
     if details:
-        st.dataframe(pd.DataFrame({"": list(details), "value": [str(v) for v in
-                                                                  details.values()]}),
+        st.dataframe(pd.DataFrame({"about": list(details),
+                                   "value": [str(v) for v in details.values()]}),
                      hide_index=True, width="stretch")
     if dataset.labels is not None:
         st.subheader("Class balance")

@@ -45,10 +45,12 @@ def shown_rows(n: int, must: np.ndarray) -> np.ndarray:
 
 
 def new_run(dataset, spec: str, n_init: int, seed: int) -> dict:
+    """A fresh oracle run over the labeling pool (the same pool, and cached density, as the
+    Label page; the holdout is kept aside to score it)."""
     strategy = Strategy.parse(spec)
     source = state.current_source().key
     session = LabelingSession(dataset.vectors, strategy, seed=seed,
-                              density_values=state.density(source, strategy.density,
+                              density_values=state.density(source + "|pool", strategy.density,
                                                            dataset.vectors))
     rng = np.random.default_rng(seed)
     for item in rng.choice(len(dataset), size=min(n_init, len(dataset)), replace=False):
@@ -96,21 +98,22 @@ def map_frame(run: dict, dataset, xy: np.ndarray, color_by: str) -> pd.DataFrame
         "prediction": [widgets.format_label(p) for p in predicted[rows]],
         "S": score[rows]})
     if "image" in dataset.items.columns:
-        thumbs = thumbnails(state.current_source().key, dataset)
+        thumbs = thumbnails(state.current_source().key + "|pool", dataset)
         frame["image"] = [thumbs[r] for r in rows]
     else:
         frame["text"] = [widgets.item_text(dataset, int(r), limit=140) for r in rows]
     return frame
 
 
-def map_chart(frame: pd.DataFrame, color_title: str) -> alt.LayerChart:
+def map_chart(frame: pd.DataFrame, color_title: str, raw_xy: bool) -> alt.LayerChart:
     tooltip = ["item", "true label", "prediction", alt.Tooltip("S:Q", format=".3f"), "state"]
     # vega-tooltip draws a field named "image" holding a URL as a picture.
     tooltip.insert(0, "image" if "image" in frame else "text")
     base = alt.Chart(frame).encode(
-        x=alt.X("x:Q", title="PC 1" if "image" in frame or "text" in frame else "x",
-                axis=alt.Axis(labels=False, ticks=False)),
-        y=alt.Y("y:Q", title=None, axis=alt.Axis(labels=False, ticks=False)),
+        x=alt.X("x:Q", title="x" if raw_xy else "PC 1",
+                axis=alt.Axis(labels=raw_xy, ticks=raw_xy)),
+        y=alt.Y("y:Q", title="y" if raw_xy else "PC 2",
+                axis=alt.Axis(labels=raw_xy, ticks=raw_xy)),
         tooltip=tooltip)
     colour = alt.Color("colour:N", title=color_title)
     pool = base.transform_filter(alt.datum.state == "unlabeled").mark_circle(
@@ -137,14 +140,16 @@ def controls(dataset) -> tuple[str, int, int]:
 def page() -> None:
     st.title("Explore")
     try:
-        dataset = state.current_dataset()
+        full = state.current_dataset()
         source = state.current_source()
+        split = state.pool_split(source.key, full)
     except LabelwiseError as exc:
         state.show_error(exc)
         return
+    dataset = split.pool
     st.caption(
         f"Dataset: {dataset.name}. An oracle answers each pick with the true label, so you can "
-        "watch where the strategy looks. On the moons pack, U*I*D first walks the border "
+        "watch where the strategy looks. On the moons pack, U\\*I\\*D first walks the border "
         "between the moons, then fills dense regions, then spreads out (diversity).")
     if dataset.labels is None:
         st.warning("This dataset has no ground truth, so there is no oracle to label picks.")
@@ -165,15 +170,21 @@ def page() -> None:
     color_by = st.radio("Colour by", ["prediction", "true label"], horizontal=True,
                         key=state.keep("exp_color"))
     state.remember("exp_color")
-    xy = projection(source.key, dataset)
+    xy = projection(source.key + "|pool", dataset)
     frame = map_frame(run, dataset, xy, color_by)
-    st.altair_chart(map_chart(frame, color_by), width="stretch", key="explore_map")
-    accuracy = float(np.mean(session.predict() == np.asarray(dataset.labels, dtype=object)))
+    raw_xy = {"x", "y"} <= set(dataset.items.columns)
+    # Vega's own palette: the theme's blues make two classes hard to tell apart.
+    st.altair_chart(map_chart(frame, color_by, raw_xy), width="stretch", theme=None,
+                    key="explore_map")
     m1, m2, m3 = st.columns(3)
     m1.metric("Labeled by the oracle", session.n_labeled)
     m2.metric("Picks by the strategy", len(run["picks"]))
-    m3.metric("Accuracy on all items", f"{accuracy:.1%}",
-              help="Share of all items whose kNN prediction equals the true label.")
+    if split.has_holdout:
+        predicted = session.classifier().predict(split.holdout_vectors)
+        accuracy = float(np.mean(predicted == np.asarray(split.holdout_labels, dtype=object)))
+        m3.metric("Holdout accuracy", f"{accuracy:.1%}",
+                  help=f"kNN accuracy on the {len(split.holdout_rows)} items kept aside "
+                       "(the same holdout as the Label page).")
     st.caption("Diamonds: labeled items. Red rings: the next candidates (highest S). Black "
                "cross: the last pick. Hover a point to see the item."
                + (f" Showing {len(frame):,} of {len(dataset):,} items." if len(frame) < len(
