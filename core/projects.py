@@ -268,6 +268,12 @@ def _load_state(session: LabelingSession, state: _Replayed) -> None:
         nb.max_sim[rows] = sim.max(axis=1)
     nb._refresh_worst(np.arange(session.n_items))
     nb.invalidate()
+    auto = getattr(session, "_auto", None)
+    if auto is not None:
+        # The experimental "auto" strategy learns which arm to trust from its own past picks,
+        # which the log does not hold: its bandit starts afresh, but from the current
+        # predictions, so the first reward after resuming is not inflated.
+        auto.refresh(session, np.arange(session.n_items))
 
 
 def resume_session(store: LabelStore, project: str | Project, dataset: Dataset,

@@ -166,3 +166,17 @@ def test_resume_of_an_empty_project_and_setting_overrides(store):
     assert session.n_labeled == 0 and session.k == 3 and session.strategy.name == "U*D"
     session = resume_session(store, "p", dataset, "random", k=2)
     assert session.k == 2 and session.strategy.is_random
+
+
+def test_resume_with_the_auto_strategy_starts_from_current_predictions(store):
+    dataset = _dataset()
+    bind_project(store, "p", dataset, settings=strategy_settings("auto", seed=0))
+    live = resume_session(store, "p", dataset)
+    for n in range(30):
+        label_item(live, live.next(), f"c{n % 3}", who="ana")
+    resumed = resume_session(store, "p", dataset)
+    assert resumed.strategy.auto
+    predicted = resumed._auto._predicted
+    names = np.array([*resumed.classes, None], dtype=object)
+    assert names[predicted].tolist() == resumed.predict().tolist()
+    assert resumed.next() in set(resumed.pool.tolist())
