@@ -59,7 +59,9 @@ def learning_curve_chart(results_or_curves: pd.DataFrame, target: float | None =
     order = list(dict.fromkeys(curves["strategy"].tolist()))
     mean, low, high = f"{metric}_mean", f"{metric}_low", f"{metric}_high"
     color = alt.Color("strategy:N", sort=order, title="strategy",
-                      legend=alt.Legend(orient="bottom", columns=1, labelLimit=400))
+                      legend=alt.Legend(orient="bottom", columns=1, labelLimit=400,
+                                        symbolType="stroke", symbolStrokeWidth=3,
+                                        symbolOpacity=1))
     x = alt.X("n_labeled:Q", title="labeled items")
     base = alt.Chart(curves).encode(x=x, color=color)
     band = base.mark_area(opacity=0.18).encode(

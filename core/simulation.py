@@ -456,17 +456,19 @@ def _run_joblib(tasks, shared, settings, n_jobs: int) -> Iterator[pd.DataFrame]:
     from joblib import Parallel, delayed
 
     with tempfile.TemporaryDirectory(prefix="labelwise-sim-") as tmp:
-        if shared.gram is not None:
-            # A memmap is passed to workers by file name, not pickled once per task.
-            gram = np.lib.format.open_memmap(Path(tmp) / "gram.npy", mode="w+",
-                                             dtype=np.float32, shape=shared.gram.shape)
-            gram[:] = shared.gram
-            gram.flush()
-            shared = _Shared(shared.vectors, shared.codes, shared.classes,
-                             np.load(Path(tmp) / "gram.npy", mmap_mode="r"))
+        # Memmaps are passed to workers by file name, not pickled (or hashed) once per task.
+        gram = None if shared.gram is None else _memmap(shared.gram, Path(tmp) / "gram.npy")
+        shared = _Shared(_memmap(shared.vectors, Path(tmp) / "vectors.npy"), shared.codes,
+                         shared.classes, gram)
         parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
         yield from parallel(delayed(run_task)(shared, fold, strategy, density, settings)
                             for fold, strategy, density in tasks)
+
+
+def _memmap(array: np.ndarray, path: Path) -> np.ndarray:
+    """Write ``array`` to ``path`` and open it read-only as a memory map."""
+    np.save(path, array)
+    return np.load(path, mmap_mode="r")
 
 
 def _run_dask(tasks, shared, settings, scheduler) -> Iterator[pd.DataFrame]:
