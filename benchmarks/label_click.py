@@ -75,6 +75,8 @@ def run(pack: str, clicks: int, warmup: int) -> dict:
         "apptest_wall_ms": stats(wall),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
                    f"{platform.python_version()}",
+        # Other work on the machine slows every number; the 1-minute load when done.
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "command": f".venv/bin/python benchmarks/label_click.py --pack {pack} --clicks {clicks}",
     }
 
@@ -102,7 +104,8 @@ def main() -> None:
                        ("apptest_wall_ms", "AppTest wall time (includes its polling)")]:
         s = result[key]
         lines.append(f"| {title} | {s['median']} | {s['p90']} | {s['max']} |")
-    lines += ["", f"{result['clicks']} clicks after {result['warmup_clicks']} warm-up clicks; "
+    lines += ["", f"Load average (1 min) at the end: {result['load_average_1min']}.",
+              "", f"{result['clicks']} clicks after {result['warmup_clicks']} warm-up clicks; "
               f"first page open (pack, density, fingerprint): "
               f"{result['first_open_seconds']} s."]
     (RESULTS / "label_click.md").write_text("\n".join(lines) + "\n")

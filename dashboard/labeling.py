@@ -141,6 +141,7 @@ class LabelDesk:
     extra_classes: list = field(default_factory=list, init=False)
     version: int = field(default=0, init=False)
     _asked: int = field(default=1, init=False)
+    _holding: bool = field(default=True, init=False)  # may hold reservations from before
     _accuracy: tuple[int, float | None] = field(default=(-1, None), init=False)
 
     def __post_init__(self) -> None:
@@ -297,11 +298,14 @@ class LabelDesk:
             # the same item (an item someone else won meanwhile is dropped). Earlier
             # reservations of this person are given back first.
             store, project, who = self.link.store, self.link.project, self.link.who
-            store.release(project, who)
+            if self._holding:
+                store.release(project, who)
+                self._holding = False
             if batch > 1:
                 ids = self.session.project_link.ids
                 granted = set(store.reserve(project, ids[picks], who))
                 picks = [p for p in picks if ids[p] in granted]
+                self._holding = True
         self.suggestions = picks
         return self.suggestions
 
