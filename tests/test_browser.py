@@ -184,6 +184,18 @@ def label_then_compare(page: Page, workdir: Path) -> None:
     expect(labeled).to_have_text("5", timeout=TIMEOUT_MS)
     wait_idle(page)
 
+    # Typing in the new-class box is typing, not shortcuts: "s", "u" and "1" do nothing there.
+    new_class = page.get_by_label("New class", exact=True)
+    new_class.fill("")
+    new_class.press_sequentially("su1")
+    expect(new_class).to_have_value("su1")
+    page.wait_for_timeout(1000)
+    expect(labeled).to_have_text("5")
+    expect(metric(page, "Skipped")).to_have_text("0")
+    new_class.fill("")
+    new_class.press("Tab")
+    wait_idle(page)
+
     # Undo one of the clicked labels with the button.
     page.locator(".st-key-undo_btn button").click()
     expect(labeled).to_have_text("4", timeout=TIMEOUT_MS)
