@@ -164,6 +164,19 @@ def test_texts_are_shown_as_plain_text(tmp_path):
         pytest.fail("the HTML text was never suggested")
 
 
+def test_switching_dataset_opens_that_datasets_own_project():
+    at = open_app("digits")
+    at.button(key="cls_0").click().run()
+    at.switch_page("views/data.py").run()
+    at.selectbox(key="pack_choice").select("moons").run()
+    at.button(key="open_pack").click().run()
+    at.switch_page("views/label.py").run()
+    assert not at.exception and not at.error
+    assert metric(at, "Labeled") == "0"
+    at.button(key="cls_0").click().run()
+    assert {p.name for p in LabelStore().list_projects()} == {"digits", "moons"}
+
+
 # -- Data ---------------------------------------------------------------------------------
 def test_data_page_shows_size_classes_and_errors_as_messages():
     at = open_app("moons", page="views/data.py")

@@ -47,17 +47,18 @@ def sidebar_settings() -> tuple[Settings, int]:
 SEED = 0
 
 
-def sidebar_project(dataset) -> tuple[str, str]:
-    """Project name and labeler name, from the sidebar."""
+def sidebar_project(source, dataset) -> tuple[str, str]:
+    """Project name (one per dataset; default: the dataset's name) and labeler name."""
     sb = st.sidebar
     sb.subheader("Project")
-    project = sb.text_input("Project", key=state.keep("project_name", dataset.name),
+    project_key = f"project_name::{source.key}"
+    project = sb.text_input("Project", key=state.keep(project_key, dataset.name),
                             help="Labels are saved in this project of the label store; "
                                  "reopening the app resumes it.")
     who = sb.text_input("Your name", key=state.keep("who", "labeler"),
                         help="Recorded with each label, so several people can label one "
                              "project.")
-    state.remember("project_name", "who")
+    state.remember(project_key, "who")
     return (project.strip() or dataset.name), (who.strip() or "labeler")
 
 
@@ -260,7 +261,7 @@ def page() -> None:
     try:
         source = state.current_source()
         dataset = state.current_dataset()
-        project, who = sidebar_project(dataset)
+        project, who = sidebar_project(source, dataset)
         desk = get_desk(source, dataset, settings, project, who)
     except LabelwiseError as exc:
         state.show_error(exc)
