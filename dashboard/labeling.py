@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from core import LabelingSession, Strategy, projects
+from core import KNNClassifier, LabelingSession, Strategy, projects
 from core.datasets import Dataset
 from core.errors import EmptyPoolError, InvalidInputError
 
@@ -316,7 +316,15 @@ class LabelDesk:
             return None
         if self._accuracy[0] == self.version:
             return self._accuracy[1]
-        predicted = self.session.classifier().predict(self.split.holdout_vectors)
+        # Same model as session.classifier(), but always exact search: the labeled set changes
+        # on every click, and building an HNSW graph (above 5,000 labels) per click would not
+        # be instant. Brute force over the small holdout stays cheap.
+        labels = self.session.labels
+        items = np.fromiter(labels, dtype=np.int64, count=len(labels))
+        model = KNNClassifier(n_neighbors=self.session.k, weights=self.session.weights,
+                              exact_threshold=np.iinfo(np.int64).max)
+        model.fit(self.session.vectors[items], np.array(list(labels.values()), dtype=object))
+        predicted = model.predict(self.split.holdout_vectors)
         truth = self.split.holdout_labels
         accuracy = float(np.mean([p == t for p, t in zip(predicted, truth, strict=True)]))
         self._accuracy = (self.version, accuracy)
