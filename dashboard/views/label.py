@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import LabelwiseError
+from core.projects import DatasetMismatchError
 from dashboard import persistence, state, widgets
 from dashboard.labeling import LabelDesk, Settings
 
@@ -52,14 +53,16 @@ def sidebar_project(source, dataset) -> tuple[str, str]:
     sb = st.sidebar
     sb.subheader("Project")
     project_key = f"project_name::{source.key}"
-    project = sb.text_input("Project", key=state.keep(project_key, dataset.name),
+    # A pack's project is named after it; an uploaded dataset's after its content and options.
+    default = dataset.name if source.kind == "pack" else source.name
+    project = sb.text_input("Project", key=state.keep(project_key, default),
                             help="Labels are saved in this project of the label store; "
                                  "reopening the app resumes it.")
     who = sb.text_input("Your name", key=state.keep("who", "labeler"),
                         help="Recorded with each label, so several people can label one "
                              "project.")
     state.remember(project_key, "who")
-    return (project.strip() or dataset.name), (who.strip() or "labeler")
+    return (project.strip() or default), (who.strip() or "labeler")
 
 
 def get_desk(source, dataset, settings: Settings, project: str, who: str) -> LabelDesk:
@@ -263,6 +266,11 @@ def page() -> None:
         dataset = state.current_dataset()
         project, who = sidebar_project(source, dataset)
         desk = get_desk(source, dataset, settings, project, who)
+    except DatasetMismatchError as exc:
+        state.show_error(exc)
+        st.info("Type another project name in the sidebar to start a new project for this "
+                "dataset.")
+        return
     except LabelwiseError as exc:
         state.show_error(exc)
         return
