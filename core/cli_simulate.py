@@ -31,8 +31,12 @@ def register(subparsers) -> None:
         "curves against random sampling, which is always included.",
     )
     parser.add_argument("--dataset", required=True,
-                        help="built-in pack name (e.g. fruits, digits) or path to a pack folder "
-                        "or your own labeled file")
+                        help="built-in pack name (e.g. fruits, digits), a pack folder, or your "
+                        "own labeled file or image folder (see core.load_user_data)")
+    parser.add_argument("--label-column", default=None,
+                        help="your file's column of true labels (guessed when omitted)")
+    parser.add_argument("--text-column", default=None,
+                        help="your file's text column, for texts embedded on the fly")
     parser.add_argument("--strategies", default="random,U*I*D",
                         help="comma-separated strategies, e.g. random,U,U*I*D "
                         "(default: %(default)s)")
@@ -71,20 +75,26 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def load_for_simulation(spec: str):
-    """A built-in pack name, a pack folder, or a user's labeled file (core.loaders)."""
+def load_for_simulation(spec: str, label_column: str | None = None,
+                        text_column: str | None = None):
+    """A built-in pack name, a pack folder, or a user's labeled file or image folder.
+
+    Users' files go through :func:`core.loaders.load_user_data` (embeddings tables, text tables
+    embedded on the fly, image folders); they need a label column, the oracle's answers.
+    """
     from core.datasets import load_dataset
 
     path = Path(spec)
-    if path.is_file():
-        try:
-            from core.loaders import load_user_data
-        except ImportError as exc:
-            raise InvalidInputError(
-                f"{spec!r} is a file, but reading your own files needs core.loaders, which "
-                "this installation lacks; pass a pack folder or a built-in pack name") from exc
-        return load_user_data(path)
-    return load_dataset(spec)
+    if not path.exists() or (path / "metadata.json").is_file():
+        return load_dataset(spec)
+    from core.loaders import load_user_data
+
+    dataset = load_user_data(path, label_column=label_column, text_column=text_column)
+    if dataset.labels is None:
+        raise InvalidInputError(
+            f"{spec!r} has no label column, so there is nothing to simulate against; name it "
+            "with --label-column")
+    return dataset
 
 
 def expand_strategies(strategies: str, uncertainty: str, density: str) -> list:
@@ -124,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     from core.metrics import summary_table
     from core.simulation import save_results, simulate
 
-    dataset = load_for_simulation(args.dataset)
+    dataset = load_for_simulation(args.dataset, args.label_column, args.text_column)
     strategies = expand_strategies(args.strategies, args.uncertainty, args.density)
     out = Path(args.out)
     bar = tqdm(total=None, unit="task", desc=f"simulating {dataset.name}",

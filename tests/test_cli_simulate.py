@@ -47,6 +47,22 @@ def test_simulate_a_user_pack_folder_with_group_split(tmp_path):
     assert sorted(table["n_labeled"].unique()) == [2, 4, 6, 7]
 
 
+def test_simulate_a_users_embeddings_csv(tmp_path):
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 90)
+    vectors = rng.normal(size=(3, 6))[y] + rng.normal(scale=0.8, size=(90, 6))
+    table = pd.DataFrame(vectors, columns=[f"v{i}" for i in range(6)])
+    table.insert(0, "answer", np.array(["a", "b", "c"])[y])
+    table.insert(0, "id", [f"row{i}" for i in range(90)])
+    table.to_csv(tmp_path / "mine.csv", index=False)
+    out = tmp_path / "out"
+    code = main(["simulate", "--dataset", str(tmp_path / "mine.csv"), "--label-column",
+                 "answer", "--folds", "2", "--budget", "4", "--out", str(out), "--quiet"])
+    assert code == 0
+    results = pd.read_csv(out / "results.csv")
+    assert results["n_labeled"].max() == 6 and len(results) == 2 * 2 * 5
+
+
 def test_bad_options_give_a_clear_error(tmp_path, capsys):
     code = main(["simulate", "--dataset", "digits", "--split", "group", "--out",
                  str(tmp_path), "--quiet"])
