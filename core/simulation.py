@@ -534,6 +534,9 @@ def simulate(dataset: Dataset, strategies, *, folds: int = 16, test_size: float 
         ``f1`` (macro) and ``seconds`` (wall time of the step's selection and label updates;
         NaN on the ``n_init`` starting row), one row per strategy, fold and labeled count,
         ordered by strategy (as given, random first if added), fold and ``n_labeled``.
+        With the Gram matrix a label reads a row instead of a matrix-vector product, so
+        ``seconds`` is lower than the same step in an interactive session by about one
+        ``X @ x`` over the pool (see benchmarks/step_latency.py for interactive latency).
     """
     plan = _plan(dataset, strategies, folds=folds, test_size=test_size, split=split,
                  n_init=n_init, budget=budget, batch=batch, k=k, weights=weights, seed=seed)
