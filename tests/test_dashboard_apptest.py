@@ -177,6 +177,21 @@ def test_switching_dataset_opens_that_datasets_own_project():
     assert {p.name for p in LabelStore().list_projects()} == {"digits", "moons"}
 
 
+@pytest.mark.parametrize("pack", ["fruits", "sentiment140", "digits", "moons"])
+def test_every_page_works_on_every_pack(pack):
+    at = open_app(pack)
+    assert at.title[0].value == f"Label · {pack}"
+    at.button(key="cls_0").click().run()
+    assert metric(at, "Labeled") == "1"
+    assert metric(at, "Holdout accuracy").endswith("%")
+    for page in ("views/data.py", "views/compare.py", "views/export.py", "views/explore.py"):
+        at.switch_page(page).run()
+        assert not at.exception, (page, at.exception)
+        assert not at.error, (page, [e.value for e in at.error])
+    at.button(key="exp_step_1").click().run()
+    assert metric(at, "Picks by the strategy") == "1"
+
+
 # -- Data ---------------------------------------------------------------------------------
 def test_data_page_shows_size_classes_and_errors_as_messages():
     at = open_app("moons", page="views/data.py")
