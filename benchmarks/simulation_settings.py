@@ -39,7 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="random", choices=["random", "group"])
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--target", type=float, default=0.9)
+    parser.add_argument("--render-only", action="store_true",
+                        help="only rewrite the Markdown table from the saved CSV")
     args = parser.parse_args(argv)
+    if args.render_only:
+        return render(args.split, args.target)
     dataset = load_dataset("fruits")
     default = Strategy.parse(inspect.signature(LabelingSession).parameters["strategy"].default)
     strategies = ["random", default, Strategy.parse("U*I*D", uncertainty="margin")]
@@ -57,21 +61,29 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seed {seed} k {k} {weights}: "
               f"{summary['labels_to_target'].to_dict()}", flush=True)
     table = pd.DataFrame(rows)
-    name = f"simulation_settings_{args.split}"
-    table.to_csv(RESULTS / f"{name}.csv", index=False)
-    wide = table.pivot_table(index=["seed", "k", "weights"], columns="strategy",
-                             values="labels_to_target", sort=False)
-    eff = table.pivot_table(index=["seed", "k", "weights"], columns="strategy",
-                            values="efficiency", sort=False)
-    lines = [f"# Default strategy vs random on fruits ({args.split} split): seeds, k, weights",
-             "", f"`python benchmarks/simulation_settings.py --split {args.split}` (16 folds, "
-             f"budget 500, n_init 2). Labels to {args.target:g} (efficiency vs random).", "",
-             "| seed | k | weights | " + " | ".join(wide.columns) + " |",
-             "|---:|---:|---|" + "---:|" * len(wide.columns)]
-    for key, labels in wide.iterrows():
-        cells = [f"{labels[c]:.0f} ({eff.loc[key, c]:.2f}x)" if labels[c] == labels[c]
-                 else "not reached" for c in wide.columns]
-        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | " + " | ".join(cells) + " |")
+    table.to_csv(RESULTS / f"simulation_settings_{args.split}.csv", index=False)
+    return render(args.split, args.target)
+
+
+def render(split: str, target: float) -> int:
+    """Write the Markdown table from the CSV (rows in SETTINGS order)."""
+    name = f"simulation_settings_{split}"
+    table = pd.read_csv(RESULTS / f"{name}.csv")
+    strategies = list(dict.fromkeys(table["strategy"]))
+    lines = [f"# Default strategy vs random on fruits ({split} split): seeds, k, weights",
+             "", f"`python benchmarks/simulation_settings.py --split {split}` (16 folds, "
+             f"budget 500, n_init 2). Labels to {target:g} (efficiency vs random).", "",
+             "| seed | k | weights | " + " | ".join(strategies) + " |",
+             "|---:|---:|---|" + "---:|" * len(strategies)]
+    for seed, k, weights in SETTINGS:
+        rows = table[(table["seed"] == seed) & (table["k"] == k) & (table["weights"] == weights)]
+        if rows.empty:
+            continue
+        by = rows.set_index("strategy")
+        cells = [f"{by.loc[s, 'labels_to_target']:.0f} ({by.loc[s, 'efficiency']:.2f}x)"
+                 if by.loc[s, "labels_to_target"] == by.loc[s, "labels_to_target"]
+                 else "not reached" for s in strategies]
+        lines.append(f"| {seed} | {k} | {weights} | " + " | ".join(cells) + " |")
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
