@@ -43,6 +43,9 @@ ID_NAMES = ("id", "ids", "item_id", "uid", "key", "name", "filename", "file")
 VECTOR_NAMES = ("embedding", "embeddings", "vector", "vectors", "features", "x", "arr_0")
 # Zip archives: refuse more than this many entries or uncompressed bytes (zip bombs).
 MAX_ZIP_ENTRIES = 100_000
+# Largest input accepted by default (a file, the bytes of an upload, or all files of a folder);
+# larger inputs are refused before anything is parsed. Pass max_bytes to change it.
+MAX_INPUT_BYTES = 1024**3
 MAX_ZIP_BYTES = 4 * 1024**3
 THUMBNAIL_PX = 128
 
@@ -124,6 +127,24 @@ def _as_source(source, filename: str | None) -> _Source:
     )
 
 
+def _input_bytes(src: _Source) -> int:
+    if src.data is not None:
+        return len(src.data)
+    if src.path.is_dir():
+        return sum(p.stat().st_size for p in src.path.rglob("*") if p.is_file())
+    return src.path.stat().st_size
+
+
+def _check_size(src: _Source, max_bytes: int | None) -> None:
+    if max_bytes is None:
+        return
+    size = _input_bytes(src)
+    if size > max_bytes:
+        raise InvalidInputError(
+            f"{src.name} is {size / 2**20:,.1f} MB, more than the {max_bytes / 2**20:,.0f} MB "
+            "allowed; split it, or raise the limit (max_bytes) if this machine can hold it")
+
+
 def _sniff_name(data: bytes) -> str:
     if data.startswith(b"\x93NUMPY"):
         return "data.npy"
@@ -162,6 +183,7 @@ def load_user_data(
     encoding: str = "utf-8",
     progress=None,
     name: str | None = None,
+    max_bytes: int | None = MAX_INPUT_BYTES,
 ) -> Dataset:
     """Load a user's file or folder as a :class:`Dataset`.
 
@@ -189,6 +211,8 @@ def load_user_data(
         Embedding progress.
     name : str, optional
         Dataset name (default: the file's stem).
+    max_bytes : int or None
+        Refuse inputs larger than this (default 1 GiB; None for no limit).
 
     Returns
     -------
@@ -201,6 +225,7 @@ def load_user_data(
         For every malformed input, naming the problem and the place.
     """
     src = _as_source(source, filename)
+    _check_size(src, max_bytes)
     try:
         return _load(src, kind, text_column=text_column, label_column=label_column,
                      id_column=id_column, vector_columns=vector_columns, encoder=encoder,
@@ -775,7 +800,8 @@ def _zip_entries(src: _Source) -> tuple[list[tuple[str, object]], int]:
         if info.is_dir() or _hidden(name):
             continue
         if PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES:
-            entries.append((name, name))
+            # Read by the entry's own name: archives written with backslashes keep them.
+            entries.append((name, info.filename))
         else:
             skipped += 1
     entries.sort()

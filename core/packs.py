@@ -51,8 +51,11 @@ class PackError(LabelwiseError, OSError):
 
 
 def data_dir() -> Path:
-    """The project's ``data/`` folder (``LABELWISE_DATA_DIR`` overrides it)."""
-    override = os.environ.get("LABELWISE_DATA_DIR")
+    """The project's ``data/`` folder (``LABELWISE_PACKS_DIR`` overrides it).
+
+    Not ``LABELWISE_DATA_DIR``: that one moves the labeling store (see :mod:`core.store`).
+    """
+    override = os.environ.get("LABELWISE_PACKS_DIR")
     if override:
         return Path(override)
     return Path(__file__).resolve().parent.parent / "data"

@@ -315,3 +315,22 @@ def test_truncated_files_are_clear_errors(tmp_path):
     np.save(tmp_path / "v.npy", np.ones((20, 20)))
     fails("not a readable NumPy file", (tmp_path / "v.npy").read_bytes()[:90], filename="v.npy")
     fails("not a readable Parquet file", b"PAR1 truncated", filename="v.parquet")
+
+
+def test_zip_written_with_backslashes_reads_its_entries(photos):
+    """Some Windows tools store "class\\file.jpg": the class folder still becomes the label."""
+    entries = {f"{label}\\{path.name}": path.read_bytes() for label, path in photos}
+    ds = load_user_data(zipped(entries), filename="windows.zip")
+    assert len(ds) == len(photos)
+    assert ds.classes == sorted({label for label, _ in photos})
+
+
+def test_inputs_over_the_size_cap_are_refused_before_parsing(tmp_path, tweets):
+    csv = tweets.to_csv(index=False).encode()
+    message = fails("more than the 0 MB allowed", csv, filename="big.csv", max_bytes=100)
+    assert "big.csv" in message
+    folder = tmp_path / "photos"
+    (folder / "a").mkdir(parents=True)
+    (folder / "a" / "x.jpg").write_bytes(b"\xff" * 5000)
+    fails("photos is 0.0 MB, more than", folder, max_bytes=4000)
+    assert len(load_user_data(csv, filename="ok.csv", max_bytes=len(csv))) == len(tweets)
