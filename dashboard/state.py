@@ -37,12 +37,7 @@ class Source:
 @st.cache_resource(show_spinner="Loading the dataset pack...")
 def load_pack(name: str):
     """A built-in pack, loaded once per server process."""
-    loader = getattr(core, "load_dataset", None)
-    if loader is not None:
-        return loader(name)
-    from core.packs import packs_dir, read_pack  # until core.load_dataset lands
-
-    return read_pack(packs_dir() / name)
+    return core.load_dataset(name)
 
 
 @st.cache_resource
