@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", type=float, default=0.9)
     args = parser.parse_args(argv)
 
+    load_before = os.getloadavg()[0]
     default = inspect.signature(LabelingSession).parameters["strategy"].default
     strategy = Strategy.parse(default)
     dataset = load_dataset(args.dataset)
@@ -59,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         f"labels_to_{args.target:g}": {k: (None if v != v else int(v))
                                          for k, v in labels.items()},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},
+                    "platform": platform.platform(),
+                    "load_average_1min_before": round(load_before, 2)},
         "command": "python benchmarks/simulation_speed.py " + " ".join(argv or sys.argv[1:]),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -71,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"{args.dataset} ({len(dataset)} items, {record['dim']}-d), {args.split} split, "
         f"{args.folds} folds x {args.budget} labels x {len(record['strategies'])} strategies "
-        f"({', '.join(record['strategies'])}), {args.jobs} job(s), {os.cpu_count()} CPUs.",
+        f"({', '.join(record['strategies'])}), {args.jobs} job(s), {os.cpu_count()} CPUs; "
+        f"1-minute load average before the run: {load_before:.1f} (other work on the machine "
+        "slows it down).",
         "",
         "| measure | value |",
         "|---|---:|",
