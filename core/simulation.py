@@ -254,19 +254,32 @@ def _row_distance_sums(gram: np.ndarray) -> np.ndarray:
     return out
 
 
-def fold_densities(shared: _Shared, folds: Sequence[Fold],
-                   kinds: Iterable[str]) -> list[dict[str, np.ndarray]]:
-    """Density ``i`` of every fold's pool for each density kind in ``kinds``, computed once."""
+def _pool_densities(vectors: np.ndarray, kinds: set[str]) -> dict[str, np.ndarray]:
+    out = {}
+    if "knn" in kinds:
+        out["knn"] = knn_density(vectors, DENSITY_NEIGHBORS)
+    if "global" in kinds:
+        out["global"] = global_density(vectors)
+    return out
+
+
+def fold_densities(shared: _Shared, folds: Sequence[Fold], kinds: Iterable[str],
+                   n_jobs: int = 1) -> list[dict[str, np.ndarray]]:
+    """Density ``i`` of every fold's pool for each density kind in ``kinds``, computed once.
+
+    With the Gram matrix both kinds are exact and cheap. Without it each fold's pool is
+    processed like a session's (hnswlib above 5,000 items), ``n_jobs`` folds at a time.
+    """
     kinds = set(kinds)
     out: list[dict[str, np.ndarray]] = [{} for _ in folds]
-    if shared.gram is None:
-        for fold, dens in zip(folds, out, strict=True):
-            pool_vectors = shared.vectors[fold.pool]
-            if "knn" in kinds:
-                dens["knn"] = knn_density(pool_vectors, DENSITY_NEIGHBORS)
-            if "global" in kinds:
-                dens["global"] = global_density(pool_vectors)
+    if not kinds:
         return out
+    if shared.gram is None:
+        from joblib import Parallel, delayed
+
+        # Threads: hnswlib and BLAS release the GIL, and the vectors are not copied.
+        return Parallel(n_jobs=n_jobs, prefer="threads")(
+            delayed(_pool_densities)(shared.vectors[fold.pool], kinds) for fold in folds)
     candidates = _density_candidates(shared.gram, _DENSITY_CANDIDATES) if "knn" in kinds else None
     distance_sums = _row_distance_sums(shared.gram) if "global" in kinds else None
     for fold, dens in zip(folds, out, strict=True):
@@ -538,12 +551,13 @@ def simulate(dataset: Dataset, strategies, *, folds: int = 16, test_size: float 
         ``seconds`` is lower than the same step in an interactive session by about one
         ``X @ x`` over the pool (see benchmarks/step_latency.py for interactive latency).
     """
-    plan = _plan(dataset, strategies, folds=folds, test_size=test_size, split=split,
-                 n_init=n_init, budget=budget, batch=batch, k=k, weights=weights, seed=seed)
-    tasks, shared, settings, order = plan
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
         raise InvalidInputError(
             f"n_jobs must be a non-zero integer (-1: all cores), got {n_jobs!r}")
+    plan = _plan(dataset, strategies, folds=folds, test_size=test_size, split=split,
+                 n_init=n_init, budget=budget, batch=batch, k=k, weights=weights, seed=seed,
+                 n_jobs=int(n_jobs) if scheduler is None else 1)
+    tasks, shared, settings, order = plan
     if scheduler is not None:
         parts = _run_dask(tasks, shared, settings, scheduler)
     elif n_jobs == 1:
@@ -561,7 +575,7 @@ def simulate(dataset: Dataset, strategies, *, folds: int = 16, test_size: float 
 
 
 def _plan(dataset: Dataset, strategies, *, folds, test_size, split, n_init, budget, batch, k,
-          weights, seed):
+          weights, seed, n_jobs=1):
     if not isinstance(dataset, Dataset):
         raise InvalidInputError(f"dataset must be a core.datasets.Dataset, got {type(dataset)}")
     if dataset.labels is None:
@@ -588,7 +602,7 @@ def _plan(dataset: Dataset, strategies, *, folds, test_size, split, n_init, budg
     codes = np.array([code_of[v] for v in labels], dtype=np.int64)
     shared = _Shared(vectors, codes, classes, _gram_matrix(vectors, MAX_GRAM_BYTES))
     kinds = {s.density for s in chosen if "I" in s.factors}
-    densities = fold_densities(shared, fold_list, kinds)
+    densities = fold_densities(shared, fold_list, kinds, n_jobs=n_jobs)
     tasks = [(fold, strategy, densities[fold.number].get(strategy.density)
               if "I" in strategy.factors else None)
              for strategy in chosen for fold in fold_list]

@@ -194,7 +194,10 @@ def test_same_seed_same_table_and_another_seed_differs():
     assert not a.equals(c)
 
 
-def test_parallel_jobs_give_the_serial_table():
+@pytest.mark.parametrize("gram", [True, False])
+def test_parallel_jobs_give_the_serial_table(monkeypatch, gram):
+    if not gram:
+        monkeypatch.setattr(sim, "MAX_GRAM_BYTES", 0)
     ds = digits_dataset(300)
     serial = simulate(ds, ["U*I*D"], folds=2, budget=10, seed=1)
     calls = []
