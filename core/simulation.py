@@ -295,9 +295,9 @@ class _FedNeighbors(LabeledNeighbors):
     """:class:`LabeledNeighbors` whose similarities to a new label come from ``similarities``.
 
     ``similarities(item)`` returns the similarity of every tracked row to pool item ``item``:
-    a row of the precomputed Gram matrix, or a matrix-vector product when there is none. The
-    update below mirrors :meth:`LabeledNeighbors.add` line for line (tests/test_simulation.py
-    checks both give the same neighbourhoods and predictions).
+    a row of the precomputed Gram matrix, or a matrix-vector product when there is none; the
+    update itself is :meth:`LabeledNeighbors.insert` (tests/test_simulation.py checks both give
+    the same neighbourhoods and predictions).
     """
 
     def __init__(self, vectors: np.ndarray, k: int,
@@ -306,17 +306,7 @@ class _FedNeighbors(LabeledNeighbors):
         self._similarities = similarities
 
     def add(self, item: int, code: int, seq: int, vector: np.ndarray | None = None) -> np.ndarray:
-        sims = self._similarities(item)
-        rows = np.flatnonzero(sims > self._worst_sim)
-        slots = self._worst_slot[rows]
-        self.sim[rows, slots] = sims[rows]
-        self.idx[rows, slots] = item
-        self.seq[rows, slots] = seq
-        self.cls[rows, slots] = code
-        self.max_sim[rows] = np.maximum(self.max_sim[rows], sims[rows])
-        self._refresh_worst(rows)
-        self._mark(rows)
-        return rows
+        return self.insert(item, code, seq, self._similarities(item))
 
 
 class TestSetPredictions:
