@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from core.errors import InvalidInputError
-from core.scorers import DENSITY_KINDS, UNCERTAINTY_MEASURES
+from core.scorers import DEFAULT_UNCERTAINTY, DENSITY_KINDS, UNCERTAINTY_MEASURES
 
 
 def register(subparsers) -> None:
@@ -40,7 +40,7 @@ def register(subparsers) -> None:
     parser.add_argument("--strategies", default="random,U*I*D",
                         help="comma-separated strategies, e.g. random,U,U*I*D "
                         "(default: %(default)s)")
-    parser.add_argument("--uncertainty", default="least_confidence",
+    parser.add_argument("--uncertainty", default=DEFAULT_UNCERTAINTY,
                         help="uncertainty measure(s) for strategies using U, comma-separated: "
                         f"{', '.join(UNCERTAINTY_MEASURES)} (default: %(default)s)")
     parser.add_argument("--density", default="knn",

@@ -27,6 +27,7 @@ import pandas as pd
 
 from core.datasets import Dataset
 from core.errors import InvalidInputError, LabelwiseError
+from core.scorers import DEFAULT_UNCERTAINTY
 from core.session import LabelingSession
 from core.store import LabelStore, Project, ProjectNotFoundError
 from core.strategy import Strategy
@@ -307,7 +308,7 @@ def resume_session(store: LabelStore, project: str | Project, dataset: Dataset,
     settings = project.settings
     if strategy is None:
         strategy = Strategy.parse(settings.get("strategy", "U*I*D"),
-                                  uncertainty=settings.get("uncertainty", "least_confidence"),
+                                  uncertainty=settings.get("uncertainty", DEFAULT_UNCERTAINTY),
                                   density=settings.get("density", "knn"))
     session = LabelingSession(
         dataset.vectors, strategy, k=settings.get("k", 5) if k is None else k,

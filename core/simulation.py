@@ -43,7 +43,7 @@ from core import knn
 from core.datasets import Dataset
 from core.errors import InvalidInputError
 from core.index import global_density, knn_density
-from core.scorers import DENSITY_NEIGHBORS
+from core.scorers import DEFAULT_UNCERTAINTY, DENSITY_NEIGHBORS
 from core.session import LabelingSession
 from core.state import LabeledNeighbors
 from core.strategy import Strategy
@@ -64,7 +64,7 @@ Progress = Callable[[int, int], None]
 
 
 # -- inputs ------------------------------------------------------------------------------------
-def resolve_strategies(strategies, *, uncertainty: str = "least_confidence",
+def resolve_strategies(strategies, *, uncertainty: str = DEFAULT_UNCERTAINTY,
                        density: str = "knn") -> list[Strategy]:
     """Parse strategy specs, drop duplicates, and put random first when it is missing.
 

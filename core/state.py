@@ -136,8 +136,11 @@ class LabeledNeighbors:
         if self._all_changed:
             self._all_changed, self._changed = False, []
             return None
-        changed = np.unique(np.concatenate(self._changed)) if self._changed else np.empty(
-            0, dtype=np.int64)
+        if not self._changed:
+            return np.empty(0, dtype=np.int64)
+        # One update (the usual case) is already sorted and unique.
+        changed = self._changed[0] if len(self._changed) == 1 else np.unique(
+            np.concatenate(self._changed))
         self._changed = []
         return changed
 

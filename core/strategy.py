@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.errors import InvalidInputError
-from core.scorers import DENSITY_KINDS, SCORERS, UNCERTAINTY_MEASURES
+from core.scorers import DEFAULT_UNCERTAINTY, DENSITY_KINDS, SCORERS, UNCERTAINTY_MEASURES
 
 RANDOM = "random"
 AUTO = "auto"
@@ -32,7 +32,7 @@ class Strategy:
     """
 
     factors: tuple[str, ...] = ("U", "I", "D")
-    uncertainty: str = "least_confidence"
+    uncertainty: str = DEFAULT_UNCERTAINTY
     density: str = "knn"
     auto: bool = False
 
@@ -49,7 +49,7 @@ class Strategy:
                 f"unknown score letter(s) {unknown}; known: {sorted(SCORERS)} or 'random'")
 
     @classmethod
-    def parse(cls, spec: str | Strategy, *, uncertainty: str = "least_confidence",
+    def parse(cls, spec: str | Strategy, *, uncertainty: str = DEFAULT_UNCERTAINTY,
               density: str = "knn") -> Strategy:
         """Build a strategy from text such as ``"U*I*D"``, ``"u*d"``, ``"random"`` or ``"auto"``."""
         if isinstance(spec, Strategy):

@@ -17,6 +17,7 @@ import numpy as np
 from core import KNNClassifier, LabelingSession, Strategy, projects
 from core.datasets import Dataset
 from core.errors import EmptyPoolError, InvalidInputError
+from core.scorers import DEFAULT_UNCERTAINTY
 
 HOLDOUT_FRACTION = 0.1
 HOLDOUT_MAX = 500
@@ -28,7 +29,7 @@ class Settings:
     """What the sidebar controls: the strategy and the kNN vote."""
 
     factors: tuple[str, ...] = ("U", "I", "D")
-    uncertainty: str = "least_confidence"
+    uncertainty: str = DEFAULT_UNCERTAINTY
     density: str = "knn"
     k: int = 5
     weights: str = "uniform"

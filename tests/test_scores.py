@@ -92,3 +92,12 @@ def test_strategy_names():
     assert Strategy.parse("U*I", uncertainty="entropy").label == "U*I (entropy, knn density)"
     with pytest.raises(ValueError, match="uncertainty must be"):
         Strategy.parse("U", uncertainty="gini")
+
+
+@pytest.mark.parametrize("distinct", [1, 2, 5, 12, 13, 40])
+def test_empirical_cdf_counting_path_matches_the_definition(distinct):
+    """Large inputs with few distinct values take the counting path; same answer."""
+    rng = np.random.default_rng(distinct)
+    values = rng.integers(0, distinct, 5000) / 7.0
+    expected = (values[None, :] <= values[:, None]).mean(axis=1)
+    np.testing.assert_allclose(empirical_cdf(values), expected)

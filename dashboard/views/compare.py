@@ -10,6 +10,7 @@ from core import Strategy
 from core.charts import learning_curve_chart
 from core.errors import LabelwiseError
 from core.metrics import summary_table
+from core.scorers import DEFAULT_UNCERTAINTY
 from core.simulation import simulate
 from dashboard import state
 
@@ -21,7 +22,7 @@ RESULTS = "compare_results"
 def chosen_strategies(combos: list[str], measures: list[str], density: str) -> list[Strategy]:
     """Every chosen combination, once per uncertainty measure when it uses U."""
     out = []
-    for combo, measure in itertools.product(combos, measures or ["least_confidence"]):
+    for combo, measure in itertools.product(combos, measures or [DEFAULT_UNCERTAINTY]):
         strategy = Strategy.parse(combo, uncertainty=measure, density=density)
         if strategy not in out:
             out.append(strategy)
@@ -35,7 +36,7 @@ def settings_form(dataset) -> dict | None:
         combos = c1.multiselect("Strategies (compared against random)", COMBINATIONS,
                                 default=["U*I*D", "U"], key="cmp_combos")
         measures = c1.multiselect("Uncertainty measures", list(UNCERTAINTY),
-                                  default=["least_confidence"], format_func=UNCERTAINTY.get,
+                                  default=[DEFAULT_UNCERTAINTY], format_func=UNCERTAINTY.get,
                                   key="cmp_measures",
                                   help="Strategies using U run once per measure.")
         density = c1.selectbox("Density kind", ["knn", "global"], key="cmp_density")

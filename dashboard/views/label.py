@@ -9,6 +9,7 @@ import streamlit as st
 
 from core.errors import LabelwiseError
 from core.projects import DatasetMismatchError
+from core.scorers import DEFAULT_UNCERTAINTY
 from dashboard import persistence, state, widgets
 from dashboard.labeling import LabelDesk, Settings
 
@@ -27,7 +28,8 @@ def sidebar_settings() -> tuple[Settings, int]:
         if col.checkbox(letter, key=state.keep(f"use_{letter}", True),
                         help=SCORE_NAMES[letter]))
     uncertainty = sb.selectbox("Uncertainty measure", list(UNCERTAINTY),
-                               format_func=UNCERTAINTY.get, key=state.keep("uncertainty"))
+                               format_func=UNCERTAINTY.get,
+                               key=state.keep("uncertainty", DEFAULT_UNCERTAINTY))
     density = sb.selectbox("Density kind", list(DENSITY), format_func=DENSITY.get,
                            key=state.keep("density"))
     k = sb.number_input("k (neighbours in the vote)", 1, 50, key=state.keep("k", 5))
