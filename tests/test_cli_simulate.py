@@ -18,7 +18,7 @@ def test_simulate_digits_writes_table_summary_and_chart(tmp_path, capsys):
     table = pd.read_csv(out / "results.csv")
     assert list(table.columns) == ["strategy", "fold", "n_labeled", "accuracy", "f1", "seconds"]
     assert table["strategy"].unique().tolist() == [
-        "random", "U*I*D (least_confidence, knn density)", "U (least_confidence)"]
+        "random", "U*I*D (margin, knn density)", "U (margin)"]
     assert len(table) == 3 * 2 * 13
     summary = (out / "summary.md").read_text()
     assert "| strategy | folds | labels to 0.5 |" in summary

@@ -176,7 +176,7 @@ def test_results_table_shape_and_random_baseline():
     results = simulate(ds, "U*I*D", folds=3, budget=10, n_init=2, seed=0)
     assert list(results.columns) == ["strategy", "fold", "n_labeled", "accuracy", "f1", "seconds"]
     assert list(dict.fromkeys(results["strategy"])) == [
-        "random", "U*I*D (least_confidence, knn density)"]
+        "random", "U*I*D (margin, knn density)"]
     assert len(results) == 2 * 3 * 11
     first = results[results["n_labeled"] == 2]
     assert first["seconds"].isna().all()
@@ -219,7 +219,7 @@ def test_batches_and_budget_capped_by_the_pool():
 def test_strategies_are_parsed_and_deduplicated():
     got = resolve_strategies(["U*I*D", "u*d*i", "random,U"])
     assert [s.label for s in got] == [
-        "U*I*D (least_confidence, knn density)", "random", "U (least_confidence)"]
+        "U*I*D (margin, knn density)", "random", "U (margin)"]
     assert [s.name for s in resolve_strategies(["U", "random", "U*D", "u"])] == [
         "U", "random", "U*D"]
     margin = Strategy.parse("U*I*D", uncertainty="margin")
