@@ -3,7 +3,8 @@
 Debian's chromium (/usr/bin/chromium; `make test` installs it) is driven, never a browser
 downloaded by Playwright. The server runs in a temporary working directory (with a copy of the
 project's .streamlit/config.toml) so its label store starts empty. Screenshots go to
-tests/artifacts/ and, for the README, docs/screenshots/.
+tests/artifacts/; with LABELWISE_UPDATE_SCREENSHOTS=1 the README's copies in docs/screenshots/
+are refreshed too (a plain test run never rewrites tracked files).
 """
 
 from __future__ import annotations
@@ -95,11 +96,12 @@ def metric(page: Page, label: str):
 
 
 def screenshot(page: Page, name: str, *, readme: str | None = None) -> Path:
-    """Save the viewport to tests/artifacts/<name>.png (and docs/screenshots/<readme>.png)."""
+    """Save the viewport to tests/artifacts/<name>.png (and, when asked to by
+    LABELWISE_UPDATE_SCREENSHOTS=1, to docs/screenshots/<readme>.png)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path))
-    if readme:
+    if readme and os.environ.get("LABELWISE_UPDATE_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, SCREENSHOTS / f"{readme}.png")
     return path
