@@ -257,13 +257,13 @@ class LabelingSession:
     def pool_cdfs(self, scorers: list[Scorer], in_pool: np.ndarray, pool_idx: np.ndarray,
                   max_sim: np.ndarray) -> dict[tuple, np.ndarray]:
         """Empirical CDF over the pool of each scorer's values, keyed by its settings."""
-        cdfs = {}
-        for key, entry in self._raw_scores(scorers, max_sim).items():
-            if entry.cdf is not None:
-                cdfs[key] = entry.cdf(in_pool, pool_idx)
-            else:
-                cdfs[key] = empirical_cdf(entry.values[pool_idx])
-        return cdfs
+        return self._cdfs_of(self._raw_scores(scorers, max_sim), in_pool, pool_idx)
+
+    @staticmethod
+    def _cdfs_of(raw: dict[tuple, _CachedScore], in_pool: np.ndarray,
+                 pool_idx: np.ndarray) -> dict[tuple, np.ndarray]:
+        return {key: entry.cdf(in_pool, pool_idx) if entry.cdf is not None
+                else empirical_cdf(entry.values[pool_idx]) for key, entry in raw.items()}
 
     def _seed_density(self, values) -> None:
         values = np.asarray(values, dtype=np.float64)
@@ -284,8 +284,8 @@ class LabelingSession:
         if not len(pool_idx):
             raise EmptyPoolError("all items are labeled: no unlabeled item to score")
         scorers = self._scorers(self.strategy, list(SCORERS))
-        cdfs = self.pool_cdfs(scorers, self._in_pool, pool_idx, self._neighbors.max_sim)
         raw = self._raw_scores(scorers, self._neighbors.max_sim)
+        cdfs = self._cdfs_of(raw, self._in_pool, pool_idx)
         table = {s.column: raw[s.cache_key].values[pool_idx] for s in scorers}
         table.update({s.letter: cdfs[s.cache_key] for s in scorers})
         enabled = [cdfs[s.cache_key] for s in scorers if s.letter in self.strategy.factors]
