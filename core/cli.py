@@ -25,7 +25,9 @@ def _dashboard(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="labelwise", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="labelwise", description="Active learning over pre-trained embeddings: label fewer "
+        "items for a good classifier.")
     parser.add_argument("--version", action="version", version="labelwise 0.1.0")
     sub = parser.add_subparsers(dest="command", required=True)
     dash = sub.add_parser("dashboard", help="open the Streamlit dashboard")
