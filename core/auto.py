@@ -20,15 +20,18 @@ What it does and why (issue: no fixed mix of U, I and D wins on every dataset):
   later, the phase transition reported for TypiClust), mixed with uniform exploration so that
   no arm is starved. All randomness comes from the session's seeded generator.
 
-Status: experimental, not a default. Measured (6 folds, /tmp scripts to be moved into
-benchmarks/ when the approach is settled), AULC of auto against the best fixed strategy:
-sentiment140 0.592 vs U*I 0.633 (random 0.579); fruits, group split, 200 labels, 0.795 vs
-U*I*D 0.842 (random 0.789). Why: the flip reward does not track accuracy. Per label, on tweets
-U*I (the best arm) flips 388 predictions and surprises the model 29% of the time, U*I*D 604 and
-44%; on fruits U*D flips most (271) but U*I*D is best. Surprise rate behaves the same way. A
-per-step reward would need an unbiased accuracy signal, and at 100-label budgets the few random
-picks available for that are far too noisy. The next approach should choose the mix per dataset
-from structure (pool size against budget, label noise seen in the labeled set), not per step.
+Status: experimental, not a default. AULC against the best fixed strategy
+(``python benchmarks/reproduce_reference.py``, 16 folds): fruits random split 0.886 vs 0.909,
+group split 0.868 vs 0.895, tweets 0.592 vs U*I 0.630 (random 0.592). On small sets
+(``python benchmarks/auto_small_sets.py``) it is within the 95% band of the best arm on moons,
+wine, breast cancer and a rare-class set (where it finds the rare class in about 6 labels, U*I*D
+never within 100), but not on digits (0.753 vs U*I*D 0.811). Why: the flip reward does not track
+accuracy (``python benchmarks/auto_signals.py``). On tweets U*I, the best arm, flips the fewest
+predictions per label (444 vs 623 for U*I*D) and surprises the model least (30% vs 41%); on
+fruits U*D flips the most (273) yet U*I*D is best. Surprise behaves the same way. A per-step
+reward would need an unbiased accuracy signal, and at 100-label budgets the few random picks
+available for that are far too noisy. The next approach should choose the mix per dataset from
+structure (pool size against budget, label noise seen in the labeled set), not per step.
 
 Not chosen: ALBL's importance-weighted accuracy (Hsu & Lin 2015) needs the labeled set as an
 unbiased validation sample, which says little until there are tens of labels per class; the
