@@ -32,10 +32,6 @@ from core.session import LabelingSession
 from core.store import LabelStore, Project, ProjectNotFoundError
 from core.strategy import Strategy
 
-#: Rows of the pool handled per matrix product during replay (bounds memory to
-#: ``REPLAY_BLOCK * n_labeled`` float32 similarities).
-REPLAY_BLOCK = 2048
-
 
 class DatasetMismatchError(LabelwiseError):
     """A project is opened against a dataset other than the one it was labeled on."""
@@ -191,90 +187,13 @@ def replay_events(events: pd.DataFrame, index_of: dict[str, int], n_items: int) 
     return _Replayed(classes, code, seq, next_seq)
 
 
-def _top_k_labeled(vectors: np.ndarray, labeled: np.ndarray, k: int):
-    """Each row's k most similar labeled items: similarity desc, then earlier label first.
-
-    ``labeled`` must be sorted by label sequence number. Yields (rows, sim, pos) per block,
-    ``pos`` indexing into ``labeled``.
-    """
-    m = len(labeled)
-    take = min(k, m)
-    targets = np.ascontiguousarray(vectors[labeled].T)
-    for start in range(0, len(vectors), REPLAY_BLOCK):
-        rows = np.arange(start, min(start + REPLAY_BLOCK, len(vectors)))
-        sims = vectors[rows] @ targets
-        top = _top_by_argmax if take <= ARGMAX_PASSES else _top_by_partition
-        pos, sim = top(sims, take)
-        yield rows, sim, pos
-
-
-#: Up to this k, the top k are found by k argmax passes (fast, and argmax returns the first
-#: maximum, i.e. the earliest label, so ties need no extra care); above, by argpartition.
-ARGMAX_PASSES = 8
-
-
-def _top_by_argmax(sims: np.ndarray, take: int) -> tuple[np.ndarray, np.ndarray]:
-    """(positions, similarities) of each row's ``take`` best; overwrites ``sims``."""
-    rows = np.arange(len(sims))
-    pos = np.empty((len(sims), take), dtype=np.int64)
-    best = np.empty((len(sims), take), dtype=sims.dtype)
-    for j in range(take):
-        pos[:, j] = sims.argmax(axis=1)
-        best[:, j] = sims[rows, pos[:, j]]
-        sims[rows, pos[:, j]] = -np.inf
-    return pos, best
-
-
-def _top_by_partition(sims: np.ndarray, take: int) -> tuple[np.ndarray, np.ndarray]:
-    """(positions, similarities) of each row's ``take`` best."""
-    m = sims.shape[1]
-    if take == m:
-        pos = np.broadcast_to(np.arange(m), sims.shape).copy()
-        return pos, sims
-    pos = np.argpartition(sims, m - take, axis=1)[:, m - take:]
-    # argpartition breaks ties at the k-th place arbitrarily; where the k-th similarity is
-    # shared beyond k, sort the row stably so earlier labels win.
-    kth = np.take_along_axis(sims, pos, axis=1).min(axis=1)
-    crowded = np.flatnonzero((sims >= kth[:, None]).sum(axis=1) > take)
-    if crowded.size:
-        pos[crowded] = np.argsort(-sims[crowded], axis=1, kind="stable")[:, :take]
-    return pos, np.take_along_axis(sims, pos, axis=1)
-
-
 def _load_state(session: LabelingSession, state: _Replayed) -> None:
-    """Install replayed labels into a fresh session.
-
-    This writes the session's and its kNN state's own fields, so it must mirror
-    ``LabelingSession.label`` and ``LabeledNeighbors``; ``tests/test_projects.py`` checks that
-    it gives exactly the state label-by-label replay gives.
-    """
-    session.classes = list(state.classes)
-    session._code_of = {c: n for n, c in enumerate(state.classes)}
-    session._code[:] = state.code
-    session._seq[:] = state.seq
-    session._next_seq = state.next_seq
-    session._in_pool[:] = state.seq < 0
+    """Install replayed labels into a fresh session, in their labeling order, in one pass."""
+    for label in state.classes:  # keep the live session's class (column) order
+        session.add_class(label)
     labeled = np.flatnonzero(state.seq >= 0)
-    if not labeled.size:
-        return
     labeled = labeled[np.argsort(state.seq[labeled], kind="stable")]
-    nb = session._neighbors
-    for rows, sim, pos in _top_k_labeled(session.vectors, labeled, session.k):
-        width = sim.shape[1]
-        items = labeled[pos]
-        nb.sim[rows, :width] = sim
-        nb.idx[rows, :width] = items
-        nb.seq[rows, :width] = state.seq[items]
-        nb.cls[rows, :width] = state.code[items]
-        nb.max_sim[rows] = sim.max(axis=1)
-    nb._refresh_worst(np.arange(session.n_items))
-    nb.invalidate()
-    auto = getattr(session, "_auto", None)
-    if auto is not None:
-        # The experimental "auto" strategy learns which arm to trust from its own past picks,
-        # which the log does not hold: its bandit starts afresh, but from the current
-        # predictions, so the first reward after resuming is not inflated.
-        auto.refresh(session, np.arange(session.n_items))
+    session.label_many(labeled, [state.classes[c] for c in state.code[labeled]])
 
 
 def resume_session(store: LabelStore, project: str | Project, dataset: Dataset,

@@ -137,12 +137,7 @@ class LabelingSession:
     def label(self, item: int, label: Hashable) -> None:
         """Record ``label`` for pool item ``item``; relabeling an item replaces its label."""
         item = self._check_item(item)
-        if label is None or not isinstance(label, Hashable):
-            raise InvalidInputError(f"a label must be a hashable value, got {label!r}")
-        code = self._code_of.get(label)
-        if code is None:
-            code = self._code_of[label] = len(self.classes)
-            self.classes.append(label)
+        code = self.add_class(label)
         if not self._in_pool[item]:
             if self._code[item] != code:
                 self._code[item] = code
@@ -156,6 +151,45 @@ class LabelingSession:
         rows = self._neighbors.add(item, code, int(self._seq[item]))
         if self._auto:
             self._auto.observe(self, item, rows)
+
+    def add_class(self, label: Hashable) -> int:
+        """Make ``label`` a known class (a column of predict_proba) before any item has it;
+        returns its column. Known classes are returned as they are."""
+        if label is None or not isinstance(label, Hashable):
+            raise InvalidInputError(f"a label must be a hashable value, got {label!r}")
+        code = self._code_of.get(label)
+        if code is None:
+            code = self._code_of[label] = len(self.classes)
+            self.classes.append(label)
+        return code
+
+    def label_many(self, items, labels) -> None:
+        """Label several items at once; the same result as ``label()`` on each pair in order.
+
+        When the items are distinct and all unlabeled (e.g. replaying a stored project), every
+        item's neighbours are rebuilt in one blocked pass (matrix products) instead of one
+        matrix-vector product per label; otherwise the pairs are applied one by one.
+        """
+        items = [self._check_item(i) for i in items]
+        labels = list(labels)
+        if len(items) != len(labels):
+            raise InvalidInputError(f"{len(items)} items but {len(labels)} labels")
+        fresh = len(set(items)) == len(items) and all(self._in_pool[i] for i in items)
+        if not fresh:
+            for item, label in zip(items, labels, strict=True):
+                self.label(item, label)
+            return
+        codes = [self.add_class(label) for label in labels]
+        items_arr = np.array(items, dtype=np.int64)
+        self._code[items_arr] = codes
+        self._seq[items_arr] = np.arange(self._next_seq, self._next_seq + len(items))
+        self._next_seq += len(items)
+        self._in_pool[items_arr] = False
+        labeled = self.labeled
+        everything = np.arange(self.n_items)
+        self._neighbors.recompute(everything, labeled, self._seq[labeled], self._code[labeled])
+        if self._auto:
+            self._auto.refresh(self, everything)
 
     def unlabel(self, item: int) -> None:
         """Undo the label of ``item``: it returns to the pool as if never labeled."""

@@ -62,7 +62,7 @@ def check_against_oracle(session: LabelingSession, labels: dict[int, str], order
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(X=dyadic_rows(), ops=operations, k=st.integers(1, 4),
+@given(X=dyadic_rows(), ops=operations, k=st.integers(1, 12),
        measure=st.sampled_from(["least_confidence", "margin", "entropy"]),
        weights=st.sampled_from(["uniform", "similarity"]),
        factors=st.sampled_from(["U*I*D", "U", "I*D", "U*D", "D"]))
