@@ -326,16 +326,22 @@ class LabelingSession:
         table["S"] = product_of(enabled) if enabled else np.ones(len(pool_idx))
         return pd.DataFrame(table, index=pd.Index(pool_idx, name="item"))
 
-    def predict_proba(self) -> np.ndarray:
-        """kNN class probabilities of every item, shape (n_items, len(classes))."""
-        votes = self._neighbors.votes(None, len(self.classes), self.weights)
+    def _rows(self, items) -> np.ndarray | None:
+        return None if items is None else np.array([self._check_item(i) for i in items],
+                                                   dtype=np.int64)
+
+    def predict_proba(self, items=None) -> np.ndarray:
+        """kNN class probabilities, shape (n, len(classes)): of every item, or of ``items``."""
+        votes = self._neighbors.votes(self._rows(items), len(self.classes), self.weights)
         return knn.probabilities(votes)
 
-    def predict(self) -> np.ndarray:
-        """Predicted label of every item (None while nothing is labeled); object array."""
-        nb = self._neighbors
-        votes = nb.votes(None, len(self.classes), self.weights)
-        codes = knn.winners(votes, nb.sim, nb.cls)
+    def predict(self, items=None) -> np.ndarray:
+        """Predicted label of every item, or of ``items`` (None while nothing is labeled);
+        object array."""
+        nb, rows = self._neighbors, self._rows(items)
+        sl = slice(None) if rows is None else rows
+        votes = nb.votes(rows, len(self.classes), self.weights)
+        codes = knn.winners(votes, nb.sim[sl], nb.cls[sl])
         names = np.array([*self.classes, None], dtype=object)
         return names[codes]
 

@@ -335,8 +335,8 @@ class LabelDesk:
         """Predicted label of ``item`` and its class probabilities (empty before any label)."""
         if not self.session.classes:
             return None, {}
-        proba = self.session.predict_proba()[int(item)]
-        predicted = self.session.predict()[int(item)]
+        proba = self.session.predict_proba([item])[0]
+        predicted = self.session.predict([item])[0]
         return predicted, dict(zip(self.session.classes, proba.tolist(), strict=True))
 
     def why(self, item: int):

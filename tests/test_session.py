@@ -221,3 +221,14 @@ def test_bad_items_and_labels_are_refused():
 def test_precomputed_density_is_used_as_given():
     session = LabelingSession(np.eye(3), "I", density_values=[0.1, 0.9, 0.5])
     assert session.next() == 1
+
+
+def test_predictions_of_some_items_match_the_whole_pool(blobs):
+    X, y = blobs
+    session = LabelingSession(X, "U*D", seed=0)
+    for _ in range(12):
+        item = session.next()
+        session.label(item, y[item])
+    some = [3, 77, 3, 119]
+    np.testing.assert_array_equal(session.predict_proba(some), session.predict_proba()[some])
+    assert session.predict(some).tolist() == session.predict()[some].tolist()
