@@ -144,7 +144,7 @@ def headline(done: list[dict]) -> str:
              f"bound). Project default strategy: {default_strategy().label}.", ""]
     for item in done:
         run, summary = RUNS[item["run"]], item["summary"]
-        keep = {"random", default_strategy().label, "auto (knn density)"} | {
+        keep = {"random", default_strategy().label, Strategy.parse("auto").label} | {
             Strategy.parse("U*I*D", uncertainty=m).label for m in MEASURES}
         best = summary.loc[summary["labels_to_target"].idxmin(), "strategy"] if summary[
             "labels_to_target"].notna().any() else None

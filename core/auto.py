@@ -1,206 +1,195 @@
-"""The ``auto`` strategy: choose, at every step, which fixed strategy picks the next item.
+"""The ``auto`` strategy: switch the scorer mix by the regime the labeled set reveals.
 
-What it does and why (issue: no fixed mix of U, I and D wins on every dataset):
+What it does
+------------
+Start with U*I*D (uncertain, typical and diverse items) and drop I, i.e. switch to U*D, once
+the labels show that the model is past the low-budget regime. Two readings decide, both
+computed from the pool and the labels so far, never from a holdout:
 
-- **Arms.** random, I*D, and U, U*I, U*D, U*I*D for each uncertainty measure: 14 fixed
-  strategies. Every step, each arm's pick is computed from CDFs that are shared (U for three
-  measures, I, D), so the extra cost over U*I*D is a few O(N) products and the CDFs of two more
-  uncertainty measures, not another pass over the vectors.
-- **Reward: how much the label changed the model**, which a kNN model gives for free: the
-  number of unlabeled items whose predicted class flipped when the label arrived (expected model
-  change, in its kNN form). Labeling an outlier flips nothing; labeling what the model already
-  predicts flips nothing; a label in a dense, wrongly predicted region (a boundary, an unseen
-  class) flips many. Flip counts shrink as labels accumulate, so each is divided by the mean of
-  the last 20 and capped at 3x, then scaled to [0, 1].
-- **Counterfactual credit.** Every arm that would have picked the same item is credited with the
-  reward (their picks are known). With 14 arms and ~100 labels, crediting only the chosen arm
-  would leave the bandit exploring for most of the budget.
-- **Policy.** Softmax over exponentially discounted mean rewards (recent labels weigh more:
-  the best mix changes with the budget, typical and diverse items first and uncertain ones
-  later, the phase transition reported for TypiClust), mixed with uniform exploration so that
-  no arm is starved. All randomness comes from the session's seeded generator.
+- **Neighbour agreement** (a leave-one-out estimate a kNN gives for free): for every labeled
+  item whose class has at least two labels, does its nearest *other* labeled item carry the
+  same label? The share that does, chance-corrected (Cohen's kappa against the class shares,
+  so 0 means "as good as guessing", 1 "every neighbour agrees"). Its standard error is the
+  binomial one, floored at a quarter count so that a perfect record over a handful of items is
+  not read as certainty.
+- **Coverage** (as in ProbCover, Yehuda et al. 2022, with a per-item radius): the share of
+  unlabeled items that have a labeled item at least as similar as their 10 nearest pool items
+  are on average (the density ``i``). Once much of the pool is covered, "typical" no longer
+  points to unexplored regions.
 
-Status: experimental, not a default. AULC against the best fixed strategy
-(``python benchmarks/reproduce_reference.py``, 16 folds): fruits random split 0.886 vs 0.909,
-group split 0.868 vs 0.895, tweets 0.592 vs U*I 0.630 (random 0.592). On small sets
-(``python benchmarks/auto_small_sets.py``) it is within the 95% band of the best arm on moons,
-wine, breast cancer and a rare-class set (where it finds the rare class in about 6 labels, U*I*D
-never within 100), but not on digits (0.753 vs U*I*D 0.811). Why: the flip reward does not track
-accuracy (``python benchmarks/auto_signals.py``). On tweets U*I, the best arm, flips the fewest
-predictions per label (444 vs 623 for U*I*D) and surprises the model least (30% vs 41%); on
-fruits U*D flips the most (273) yet U*I*D is best. Surprise behaves the same way. A per-step
-reward would need an unbiased accuracy signal, and at 100-label budgets the few random picks
-available for that are far too noisy. The next approach should choose the mix per dataset from
-structure (pool size against budget, label noise seen in the labeled set), not per step.
+Rule: U*D when the agreement's lower bound (kappa - 1 standard error) is at least
+``AGREEMENT_HIGH`` or the coverage is at least ``COVERAGE_HIGH``; U*I*D otherwise (and while
+fewer than ``MIN_EVIDENCE`` labeled items can be checked). The rule is stateless: the same
+labels give the same arm, whatever happened before, which keeps it reproducible and undo-safe.
 
-Not chosen: ALBL's importance-weighted accuracy (Hsu & Lin 2015) needs the labeled set as an
-unbiased validation sample, which says little until there are tens of labels per class; the
-flip count is informative from the first label and costs O(changed rows). The policy never
-reads a holdout: it sees only the pool, the labels given, and its own picks.
+Why this and not the alternatives (the measurements are in ``benchmarks/auto_strategy.py``)
+----------------------------------------------------------------------------------------
+- It is the budget-aware schedule reported for TypiClust (Hacohen et al. 2022): typical and
+  diverse items while the model is weak, uncertain ones once it is strong. The phase does not
+  depend on a label count but on what the labels show: on small, well-separated tables
+  (wine, breast cancer, moons, a rare-class set) agreement reaches kappa ~0.9-1.0 within 10-20
+  labels and density weighting then only holds the picks back (U*I*D 0.908 vs U 0.925 AULC on
+  wine); on fruits, tweets and digits it stays below and U*I*D is (one of) the best.
+- A bandit over arms (ALBL, Hsu & Lin 2015) was built first. Its reward (the prediction flips a
+  label causes, or the surprise of the label) did not track accuracy: on tweets the best arm
+  flipped the fewest predictions, on fruits the arm that flipped most was not the best; it
+  stayed well below the best fixed arm on fruits, tweets and digits, at 2.4-3.8x the cost of
+  U*I*D per step. An importance-weighted accuracy estimate needs random picks, which at
+  100-label budgets are too few to separate arms.
+- Dropping D when agreement is low (U*I is best on tweets) was tried and rejected: on tweets
+  it helps, but on a noisy synthetic set and on fruits it cost more than it gained; tweets is
+  the only set measured where U*I wins.
+- Uncertainty measure: the session's setting (margin by default). For two classes the three
+  measures order items identically; on fruits margin was best (core.scorers).
+
+Cost per step over U*I*D: one pass over the labeled items' neighbour slots (agreement) and one
+comparison per pool item (coverage), both O(N k) at most; no extra pass over the vectors.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from core import knn
-from core.combine import argmax_random_tie
-from core.scorers import UNCERTAINTY_MEASURES
+from core.scorers import DensityScorer
 from core.strategy import Strategy
 
 if TYPE_CHECKING:
     from core.session import LabelingSession
 
-EXPLORATION = 0.1      # share of picks made by a uniformly drawn arm
-TEMPERATURE = 0.1      # softmax temperature over mean rewards in [0, 1]
-LEARNING_RATE = 0.2    # weight of the newest reward in an arm's discounted mean
-PRIOR_REWARD = 0.5     # optimistic start, so every arm gets tried early
-REWARD_WINDOW = 20     # labels over which flip counts are normalised
-REWARD_CAP = 3.0       # a label worth more than 3x the recent mean counts as 3x
+EARLY_ARM = "U*I*D"
+LATE_ARM = "U*D"
+MIN_EVIDENCE = 6        # labeled items in classes with >= 2 labels before agreement is read
+AGREEMENT_HIGH = 0.9    # kappa lower bound from which the model counts as strong
+COVERAGE_HIGH = 0.3     # share of the pool within a labeled item's reach
+CONFIDENCE_Z = 1.0      # standard errors subtracted from kappa before comparing
 
 
-def candidate_arms(density: str = "knn") -> list[Strategy]:
-    """The fixed strategies auto chooses among."""
-    arms = [Strategy.parse("random"), Strategy.parse("I*D", density=density)]
-    for measure in UNCERTAINTY_MEASURES:
-        for spec in ("U", "U*I", "U*D", "U*I*D"):
-            arms.append(Strategy.parse(spec, uncertainty=measure, density=density))
-    return arms
+@dataclass(frozen=True)
+class Agreement:
+    """Chance-corrected leave-one-out 1-NN agreement among labeled items."""
+
+    kappa: float
+    stderr: float
+    evidence: int  # labeled items that were checked
+
+    @property
+    def lower(self) -> float:
+        return self.kappa - CONFIDENCE_Z * self.stderr
 
 
-@dataclass
-class _Suggestion:
-    arm: int
-    probability: float
-    agreeing: np.ndarray  # arms whose own pick was the same item
+def neighbour_agreement(session: LabelingSession) -> Agreement | None:
+    """Agreement of each labeled item with its nearest other labeled item.
+
+    Only items whose class has at least two labels are checked (a class's only item cannot
+    agree with anything). Ties in similarity go to the earlier label, as in the kNN vote.
+    Returns None with fewer than ``MIN_EVIDENCE`` such items, a single class among them, or
+    k < 2 (the neighbour slots then hold only the item itself).
+    """
+    nb, labeled = session._neighbors, np.flatnonzero(~session._in_pool)
+    codes = session._code[labeled]
+    checked = np.bincount(codes)[codes] >= 2
+    items, codes = labeled[checked], codes[checked]
+    if len(items) < MIN_EVIDENCE or nb.k < 2:
+        return None
+    sim = np.where(nb.idx[items] == items[:, None], -np.inf, nb.sim[items])
+    best = sim.max(axis=1, keepdims=True)
+    seq = np.where((sim == best) & np.isfinite(sim), nb.seq[items], np.iinfo(np.int64).max)
+    slot = seq.argmin(axis=1)
+    agree = float(np.mean(nb.cls[items, slot] == codes))
+    shares = np.bincount(codes) / len(codes)
+    chance = float(np.sum(shares ** 2))
+    if chance >= 1.0:
+        return None
+    n = len(items)
+    stderr = np.sqrt(max(agree * (1 - agree), 0.25 / n) / n)
+    return Agreement((agree - chance) / (1 - chance), float(stderr / (1 - chance)), n)
+
+
+def label_coverage(session: LabelingSession, density: np.ndarray) -> float:
+    """Share of unlabeled items whose nearest labeled item is at least as similar as their
+    mean similarity to their 10 nearest pool items (``density``, the kNN ``i``)."""
+    in_pool = session._in_pool
+    if not in_pool.any():
+        return 1.0
+    return float(np.mean(session._neighbors.max_sim[in_pool] >= density[in_pool]))
+
+
+def choose_arm(agreement: Agreement | None, coverage: float) -> str:
+    """The arm for the next pick: LATE_ARM once the labels show a strong model."""
+    strong = agreement is not None and agreement.lower >= AGREEMENT_HIGH
+    return LATE_ARM if strong or coverage >= COVERAGE_HIGH else EARLY_ARM
+
+
+def describe(agreement: Agreement | None, coverage: float) -> str:
+    """Why :func:`choose_arm` chose what it did, in words."""
+    if coverage >= COVERAGE_HIGH:
+        return (f"{coverage:.0%} of the pool has a labeled item within its neighbourhood "
+                f"(>= {COVERAGE_HIGH:.0%}): typical regions are covered, so density no longer "
+                "steers; uncertain and diverse items come next")
+    if agreement is None:
+        agree = f"too few labels to judge agreement (needs {MIN_EVIDENCE} in classes of 2+)"
+    else:
+        agree = (f"labeled neighbours agree with kappa {agreement.kappa:.2f} +/- "
+                 f"{agreement.stderr:.2f} over {agreement.evidence} items")
+    covered = f"{coverage:.0%} of the pool has a labeled item within its neighbourhood"
+    if choose_arm(agreement, coverage) == LATE_ARM:
+        return (f"{agree} (lower bound >= {AGREEMENT_HIGH}); {covered}: the model is strong, "
+                "so density no longer steers; uncertain and diverse items come next")
+    return (f"{agree}; {covered} (U*D needs kappa - 1 s.e. >= {AGREEMENT_HIGH} or coverage >= "
+            f"{COVERAGE_HIGH:.0%}): the model is still weak, so uncertain items are picked "
+            "among typical and diverse ones")
 
 
 class AutoPolicy:
-    """Bandit over fixed strategies, rewarded by the prediction flips each label causes.
+    """Chooses, before each pick, between U*I*D and U*D (see the module docstring).
 
     Parameters
     ----------
-    density : {"knn", "global"}
-        Density kind used by the arms that include I.
+    uncertainty, density : str
+        Settings of the arms (the session strategy's own).
     """
 
-    def __init__(self, density: str = "knn") -> None:
-        self.arms = candidate_arms(density)
-        n_arms = len(self.arms)
-        self.mean_reward = np.full(n_arms, PRIOR_REWARD)
-        self.chosen = np.zeros(n_arms, dtype=int)
-        self.credited = np.zeros(n_arms, dtype=int)
-        self._predicted: np.ndarray | None = None
-        self._recent_flips: deque[int] = deque(maxlen=REWARD_WINDOW)
-        self._pending: dict[int, _Suggestion] = {}
+    def __init__(self, uncertainty: str, density: str) -> None:
+        self.arms = {name: Strategy.parse(name, uncertainty=uncertainty, density=density)
+                     for name in (EARLY_ARM, LATE_ARM)}
+        self.uncertainty, self.density = uncertainty, density
+        # Coverage always uses the kNN density (a similarity radius), whatever I is set to.
+        self._coverage_scorer = DensityScorer(Strategy(density="knn"))
+        self._suggested: dict[int, str] = {}
         self.history: list[dict] = []
 
-    # -- choosing --------------------------------------------------------------------------
-    def probabilities(self) -> np.ndarray:
-        logits = (self.mean_reward - self.mean_reward.max()) / TEMPERATURE
-        soft = np.exp(logits) / np.exp(logits).sum()
-        return (1 - EXPLORATION) * soft + EXPLORATION / len(self.arms)
-
     def select(self, session: LabelingSession, count: int) -> list[int]:
-        """Pick ``count`` items: draw an arm, let it choose; remember who else agreed."""
-        probs = self.probabilities()
-        arm = int(session.rng.choice(len(self.arms), p=probs))
-        self.chosen[arm] += 1
-        if count > 1:
-            picks = self._arm_picks(session, arm, count)
-            for item in picks:
-                agreeing = np.zeros(len(self.arms), dtype=bool)
-                agreeing[arm] = True
-                self._pending[item] = _Suggestion(arm, float(probs[arm]), agreeing)
-            return picks
-        recommendations = self._recommendations(session)
-        pick = int(recommendations[arm])
-        self._pending[pick] = _Suggestion(arm, float(probs[arm]), recommendations == pick)
-        return [pick]
-
-    def _arm_picks(self, session: LabelingSession, arm: int, count: int) -> list[int]:
-        strategy = self.arms[arm]
-        if strategy.is_random:
-            return [int(p) for p in session.rng.choice(session.pool, size=count, replace=False)]
-        return session.select_with(strategy, count)
-
-    def _recommendations(self, session: LabelingSession) -> np.ndarray:
-        """Each arm's pick, from CDFs computed once for all arms."""
-        pool_idx = session.pool
-        scorers = {}
-        for strategy in self.arms:
-            for scorer in session._scorers(strategy):
-                scorers[scorer.cache_key] = scorer
-        cdfs = session.pool_cdfs(list(scorers.values()), session._in_pool, pool_idx,
-                                 session._neighbors.max_sim)
-        picks = np.empty(len(self.arms), dtype=np.int64)
-        for n, strategy in enumerate(self.arms):
-            if strategy.is_random:
-                picks[n] = session.rng.choice(pool_idx)
-                continue
-            product = np.ones(len(pool_idx))
-            for scorer in session._scorers(strategy):
-                product *= cdfs[scorer.cache_key]
-            picks[n] = pool_idx[argmax_random_tie(product, session.rng)]
+        """Read the labeled set, choose the arm, let it pick ``count`` items."""
+        coverage = label_coverage(session, session.raw_score(self._coverage_scorer))
+        # Once the pool is covered the arm is U*D whatever the agreement: skip reading it
+        # (on small pools, where coverage comes early, it would be most of auto's overhead).
+        agreement = None if coverage >= COVERAGE_HIGH else neighbour_agreement(session)
+        name = choose_arm(agreement, coverage)
+        picks = session.select_with(self.arms[name], count)
+        self._suggested = dict.fromkeys(picks, name)
+        self.history.append((session.n_labeled, name, agreement, coverage))
         return picks
 
-    # -- learning --------------------------------------------------------------------------
-    def observe(self, session: LabelingSession, item: int, rows: np.ndarray) -> None:
-        """A label arrived for ``item``; ``rows`` are the items whose neighbours changed."""
-        flips = self._update_predictions(session, rows)
-        suggestion = self._pending.pop(item, None)
-        self._recent_flips.append(flips)
-        if suggestion is None:  # labeled by hand, not suggested: nothing to credit
-            return
-        scale = max(np.mean(self._recent_flips), 1.0)
-        reward = min(flips / scale, REWARD_CAP) / REWARD_CAP
-        agreeing = suggestion.agreeing
-        self.mean_reward[agreeing] += LEARNING_RATE * (reward - self.mean_reward[agreeing])
-        self.credited[agreeing] += 1
-        self.history.append({"item": item, "arm": self.arms[suggestion.arm].label,
-                             "probability": suggestion.probability, "flips": flips,
-                             "reward": reward, "agreeing": int(agreeing.sum())})
-
-    def refresh(self, session: LabelingSession, rows: np.ndarray) -> None:
-        """Neighbourhoods changed without a new label (undo, relabel): track predictions."""
-        self._update_predictions(session, rows)
-
-    def _update_predictions(self, session: LabelingSession, rows: np.ndarray) -> int:
-        nb = session._neighbors
-        n_classes = len(session.classes)
-        if self._predicted is None:
-            self._predicted = np.full(session.n_items, -1, dtype=np.int64)
-            rows = np.arange(session.n_items)
-        votes = nb.votes(rows, n_classes, session.weights)
-        new = knn.winners(votes, nb.sim[rows], nb.cls[rows])
-        flipped = (new != self._predicted[rows]) & session._in_pool[rows]
-        self._predicted[rows] = new
-        return int(flipped.sum())
-
-    # -- explaining ------------------------------------------------------------------------
     def picked_by(self, item: int) -> str | None:
-        """Label of the arm that suggested ``item`` (None if it was not suggested)."""
-        suggestion = self._pending.get(int(item))
-        return None if suggestion is None else self.arms[suggestion.arm].label
+        """Label of the arm that made the latest suggestion of ``item`` (None if it is not
+        among the latest suggestions)."""
+        name = self._suggested.get(int(item))
+        return None if name is None else self.arms[name].label
 
     def explain(self) -> dict:
-        """Which arm picked last and why, and the standing of every arm."""
-        probs = self.probabilities()
-        table = pd.DataFrame({
-            "arm": [a.label for a in self.arms], "probability": probs,
-            "mean_reward": self.mean_reward, "chosen": self.chosen, "credited": self.credited,
-        }).sort_values("probability", ascending=False, ignore_index=True)
-        best = table.iloc[0]
-        last = self.history[-1] if self.history else None
-        reason = (
-            f"{best['arm']} leads with a mean reward of {best['mean_reward']:.2f} "
-            f"(share of recent labels' prediction flips, 1 = {REWARD_CAP:g}x the recent mean); "
-            f"it is drawn with probability {best['probability']:.0%}, and any arm with at "
-            f"least {EXPLORATION / len(self.arms):.1%} so none is starved."
-        )
-        return {"leading_arm": best["arm"], "last": last, "reason": reason, "arms": table}
+        """The arm of the latest pick, why, and every decision so far."""
+        rows = [{"n_labeled": n, "arm": self.arms[name].label, "coverage": coverage,
+                 "kappa": agreement.kappa if agreement else np.nan,
+                 "stderr": agreement.stderr if agreement else np.nan,
+                 "evidence": agreement.evidence if agreement else 0}
+                for n, name, agreement, coverage in self.history]
+        if not rows:
+            return {"arm": self.arms[EARLY_ARM].label, "reason": "no pick yet",
+                    "decisions": pd.DataFrame(rows)}
+        _, name, agreement, coverage = self.history[-1]
+        return {"arm": self.arms[name].label, "reason": describe(agreement, coverage),
+                "decisions": pd.DataFrame(rows)}

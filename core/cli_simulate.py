@@ -38,7 +38,7 @@ def register(subparsers) -> None:
     parser.add_argument("--text-column", default=None,
                         help="your file's text column, for texts embedded on the fly")
     parser.add_argument("--strategies", default="random,U*I*D",
-                        help="comma-separated strategies, e.g. random,U,U*I*D "
+                        help="comma-separated strategies, e.g. random,U,U*I*D,auto "
                         "(default: %(default)s)")
     parser.add_argument("--uncertainty", default=DEFAULT_UNCERTAINTY,
                         help="uncertainty measure(s) for strategies using U, comma-separated: "
@@ -112,7 +112,7 @@ def expand_strategies(strategies: str, uncertainty: str, density: str) -> list:
         base = Strategy.parse(spec)
         for measure in measures if "U" in base.factors else measures[:1]:
             for kind in kinds if "I" in base.factors else kinds[:1]:
-                out.append(Strategy(base.factors, measure, kind))
+                out.append(Strategy(base.factors, measure, kind, auto=base.auto))
     return out
 
 

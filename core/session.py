@@ -129,9 +129,9 @@ class LabelingSession:
     def _start_auto_if_needed(self) -> None:
         if not self.strategy.auto:
             self._auto = None
-        elif self._auto is None or self._auto.arms[1].density != self.strategy.density:
-            self._auto = AutoPolicy(self.strategy.density)
-            self._auto.refresh(self, np.arange(self.n_items))
+        elif self._auto is None or (self._auto.uncertainty, self._auto.density) != (
+                self.strategy.uncertainty, self.strategy.density):
+            self._auto = AutoPolicy(self.strategy.uncertainty, self.strategy.density)
 
     # -- labeling --------------------------------------------------------------------------
     def label(self, item: int, label: Hashable) -> None:
@@ -141,16 +141,12 @@ class LabelingSession:
         if not self._in_pool[item]:
             if self._code[item] != code:
                 self._code[item] = code
-                rows = self._neighbors.relabel(item, code)
-                if self._auto:
-                    self._auto.refresh(self, rows)
+                self._neighbors.relabel(item, code)
             return
         self._code[item], self._seq[item] = code, self._next_seq
         self._next_seq += 1
         self._in_pool[item] = False
-        rows = self._neighbors.add(item, code, int(self._seq[item]))
-        if self._auto:
-            self._auto.observe(self, item, rows)
+        self._neighbors.add(item, code, int(self._seq[item]))
 
     def add_class(self, label: Hashable) -> int:
         """Make ``label`` a known class (a column of predict_proba) before any item has it;
@@ -188,8 +184,6 @@ class LabelingSession:
         labeled = self.labeled
         everything = np.arange(self.n_items)
         self._neighbors.recompute(everything, labeled, self._seq[labeled], self._code[labeled])
-        if self._auto:
-            self._auto.refresh(self, everything)
 
     def unlabel(self, item: int) -> None:
         """Undo the label of ``item``: it returns to the pool as if never labeled."""
@@ -199,9 +193,7 @@ class LabelingSession:
         self._in_pool[item] = True
         self._code[item] = self._seq[item] = -1
         rest = np.flatnonzero(~self._in_pool)
-        rows = self._neighbors.remove(item, rest, self._seq[rest], self._code[rest])
-        if self._auto:
-            self._auto.refresh(self, rows)
+        self._neighbors.remove(item, rest, self._seq[rest], self._code[rest])
 
     def _check_item(self, item) -> int:
         if isinstance(item, bool) or not isinstance(item, (int, np.integer)):
@@ -288,6 +280,10 @@ class LabelingSession:
             elif changed.size:
                 entry.values[changed] = entry.scorer.compute(ctx, changed)
 
+    def raw_score(self, scorer: Scorer) -> np.ndarray:
+        """Raw values of ``scorer`` for every item (pool and labeled), from cache when valid."""
+        return self._raw_scores([scorer], self._neighbors.max_sim)[scorer.cache_key].values
+
     def pool_cdfs(self, scorers: list[Scorer], in_pool: np.ndarray, pool_idx: np.ndarray,
                   max_sim: np.ndarray) -> dict[tuple, np.ndarray]:
         """Empirical CDF over the pool of each scorer's values, keyed by its settings."""
@@ -353,11 +349,12 @@ class LabelingSession:
                              "label": [self.classes[c] for c in cls]})
 
     def explain_strategy(self) -> dict:
-        """How the strategy chooses. For ``auto``: the leading arm, why, the last pick's arm
-        and reward, and a table of every arm (see :mod:`core.auto`)."""
+        """How the strategy chooses: ``arm`` (the fixed strategy behind the latest pick),
+        ``reason`` (in words) and, for ``auto``, ``decisions``: one row per pick with the
+        readings behind it (see :mod:`core.auto`); None for a fixed strategy."""
         if self._auto is None:
-            return {"leading_arm": self.strategy.label, "last": None,
-                    "reason": f"fixed strategy {self.strategy.label}", "arms": None}
+            return {"arm": self.strategy.label, "decisions": None,
+                    "reason": f"fixed strategy {self.strategy.label}"}
         return self._auto.explain()
 
     def picked_by(self, item: int) -> str:

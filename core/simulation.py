@@ -50,7 +50,7 @@ from core.strategy import Strategy
 from core.vectors import as_unit_rows
 
 SPLITS = ("random", "group")
-COLUMNS = ["strategy", "fold", "n_labeled", "accuracy", "f1", "seconds"]
+COLUMNS = ["strategy", "fold", "n_labeled", "accuracy", "f1", "classes_seen", "seconds"]
 # The Gram matrix is used while it takes at most this much memory (float32): 2 GiB is about
 # 23,000 items. Above, each label costs a matrix-vector product over the pool instead.
 MAX_GRAM_BYTES = 2 * 1024**3
@@ -428,7 +428,7 @@ def run_task(shared: _Shared, fold: Fold, strategy: Strategy, density: np.ndarra
 
     def record(seconds: float) -> tuple:
         acc, f1 = accuracy_and_macro_f1(test_truth, tracker.predictions, len(classes))
-        return session.n_labeled, acc, f1, seconds
+        return session.n_labeled, acc, f1, len(session.classes), seconds
 
     teach(fold.initial)
     rows = [record(np.nan)]
@@ -443,7 +443,7 @@ def run_task(shared: _Shared, fold: Fold, strategy: Strategy, density: np.ndarra
         for item in picks:
             tracker.add(item, int(pool_codes[item]))
         rows.append(record(seconds))
-    frame = pd.DataFrame(rows, columns=["n_labeled", "accuracy", "f1", "seconds"])
+    frame = pd.DataFrame(rows, columns=["n_labeled", "accuracy", "f1", "classes_seen", "seconds"])
     frame.insert(0, "fold", fold.number)
     frame.insert(0, "strategy", strategy.label)
     return frame
@@ -534,7 +534,8 @@ def simulate(dataset: Dataset, strategies, *, folds: int = 16, test_size: float 
     -------
     pandas.DataFrame
         Columns ``strategy`` (:attr:`Strategy.label`), ``fold``, ``n_labeled``, ``accuracy``,
-        ``f1`` (macro) and ``seconds`` (wall time of the step's selection and label updates;
+        ``f1`` (macro), ``classes_seen`` (distinct classes among the labels so far: how soon
+        every class is found) and ``seconds`` (wall time of the step's selection and label updates;
         NaN on the ``n_init`` starting row), one row per strategy, fold and labeled count,
         ordered by strategy (as given, random first if added), fold and ``n_labeled``.
         With the Gram matrix a label reads a row instead of a matrix-vector product, so
@@ -605,7 +606,8 @@ def _tidy(frame: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     frame = frame.sort_values(["_rank", "fold", "n_labeled"], kind="stable")
     frame = frame.drop(columns="_rank").reset_index(drop=True)
     return frame.astype({"fold": "int64", "n_labeled": "int64", "accuracy": "float64",
-                         "f1": "float64", "seconds": "float64"})[COLUMNS]
+                         "f1": "float64", "classes_seen": "int64",
+                         "seconds": "float64"})[COLUMNS]
 
 
 def save_results(results: pd.DataFrame, path) -> Path:

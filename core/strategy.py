@@ -27,8 +27,9 @@ class Strategy:
     uncertainty : {"least_confidence", "margin", "entropy"}
     density : {"knn", "global"}
     auto : bool
-        Choose among fixed strategies at every step instead of using ``factors`` (see
-        :mod:`core.auto`); ``uncertainty`` is then one of the choices, not a setting.
+        Choose the fixed strategy (U*I*D or U*D) before every pick from what the labels show,
+        instead of using ``factors`` (see :mod:`core.auto`); ``uncertainty`` and ``density``
+        are the settings of those strategies.
     """
 
     factors: tuple[str, ...] = ("U", "I", "D")
@@ -86,7 +87,7 @@ class Strategy:
         """Name with the settings that matter for it, e.g. ``"U*I*D (margin, knn)"``."""
         details = []
         if self.auto:
-            return f"{AUTO} ({self.density} density)"
+            return f"{AUTO} ({self.uncertainty}, {self.density} density)"
         if "U" in self.factors:
             details.append(self.uncertainty)
         if "I" in self.factors:

@@ -33,10 +33,11 @@ class Settings:
     density: str = "knn"
     k: int = 5
     weights: str = "uniform"
+    auto: bool = False  # choose the mix per pick (core.auto); ``factors`` is then unused
 
     @property
     def strategy(self) -> Strategy:
-        spec = "*".join(self.factors) if self.factors else "random"
+        spec = "auto" if self.auto else "*".join(self.factors) if self.factors else "random"
         return Strategy.parse(spec, uncertainty=self.uncertainty, density=self.density)
 
 

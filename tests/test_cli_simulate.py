@@ -9,6 +9,20 @@ from core.cli_simulate import expand_strategies
 from core.packs import write_pack
 
 
+def test_auto_runs_from_the_command_line_and_keeps_its_settings(tmp_path):
+    strategies = expand_strategies("auto,U*I*D", "entropy", "knn")
+    assert [s.label for s in strategies] == ["auto (entropy, knn density)",
+                                             "U*I*D (entropy, knn density)"]
+    out = tmp_path / "results"
+    code = main(["simulate", "--dataset", "digits", "--strategies", "auto", "--folds", "2",
+                 "--budget", "15", "--out", str(out), "--quiet"])
+    assert code == 0
+    table = pd.read_csv(out / "results.csv")
+    assert table["strategy"].unique().tolist() == ["random", "auto (margin, knn density)"]
+    auto = table[table["strategy"].str.startswith("auto")]
+    assert auto["classes_seen"].max() > 1 and auto["accuracy"].notna().all()
+
+
 def test_simulate_digits_writes_table_summary_and_chart(tmp_path, capsys):
     out = tmp_path / "results"
     code = main(["simulate", "--dataset", "digits", "--strategies", "U*I*D,U",
@@ -16,7 +30,8 @@ def test_simulate_digits_writes_table_summary_and_chart(tmp_path, capsys):
                  "--seed", "3", "--quiet"])
     assert code == 0
     table = pd.read_csv(out / "results.csv")
-    assert list(table.columns) == ["strategy", "fold", "n_labeled", "accuracy", "f1", "seconds"]
+    assert list(table.columns) == ["strategy", "fold", "n_labeled", "accuracy", "f1",
+                                   "classes_seen", "seconds"]
     assert table["strategy"].unique().tolist() == [
         "random", "U*I*D (margin, knn density)", "U (margin)"]
     assert len(table) == 3 * 2 * 13

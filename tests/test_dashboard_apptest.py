@@ -112,6 +112,20 @@ def test_strategy_toggles_change_the_strategy():
     assert not at.exception
 
 
+def test_auto_says_which_mix_picked_the_item_and_why():
+    at = open_app()
+    at.toggle(key="use_auto").set_value(True).run()
+    assert metric(at, "Strategy") == "auto"
+    assert at.checkbox(key="use_I").disabled
+    for n in range(12):
+        at.button(key=f"cls_{n % 3}").click().run()
+    assert metric(at, "Labeled") == "12"
+    picked = [m.value for m in at.markdown if m.value.startswith("Picked by")]
+    assert len(picked) == 1 and "U" in picked[0] and "(auto)" in picked[0]
+    assert any("of the pool has a labeled item" in c.value for c in at.caption)
+    assert not at.exception
+
+
 def test_new_class_gets_a_button():
     at = open_app()
     n_buttons = sum(1 for b in at.button if (b.key or "").startswith("cls_"))

@@ -174,7 +174,8 @@ def test_fold_density_equals_density_of_the_pool():
 def test_results_table_shape_and_random_baseline():
     ds = digits_dataset(300)
     results = simulate(ds, "U*I*D", folds=3, budget=10, n_init=2, seed=0)
-    assert list(results.columns) == ["strategy", "fold", "n_labeled", "accuracy", "f1", "seconds"]
+    assert list(results.columns) == ["strategy", "fold", "n_labeled", "accuracy", "f1",
+                                     "classes_seen", "seconds"]
     assert list(dict.fromkeys(results["strategy"])) == [
         "random", "U*I*D (margin, knn density)"]
     assert len(results) == 2 * 3 * 11
@@ -182,6 +183,9 @@ def test_results_table_shape_and_random_baseline():
     assert first["seconds"].isna().all()
     assert (results.loc[results["n_labeled"] > 2, "seconds"] >= 0).all()
     assert results["accuracy"].between(0, 1).all() and results["f1"].between(0, 1).all()
+    seen = results.groupby(["strategy", "fold"])["classes_seen"]
+    assert seen.apply(lambda s: s.is_monotonic_increasing).all()
+    assert results["classes_seen"].between(1, len(ds.classes)).all()
 
 
 def test_same_seed_same_table_and_another_seed_differs():

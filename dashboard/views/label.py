@@ -7,6 +7,7 @@ import time
 import pandas as pd
 import streamlit as st
 
+from core import Strategy
 from core.errors import LabelwiseError
 from core.projects import DatasetMismatchError
 from core.scorers import DEFAULT_UNCERTAINTY
@@ -22,11 +23,15 @@ def sidebar_settings() -> tuple[Settings, int]:
     """Strategy and vote settings from the sidebar; returns (settings, batch size)."""
     sb = st.sidebar
     sb.subheader("Strategy")
+    auto = sb.toggle("auto: choose the mix per pick", key=state.keep("use_auto", False),
+                     help="Starts with U*I*D and switches to U*D once the labels show a strong "
+                          "model (labeled neighbours agree, or much of the pool is covered). "
+                          "The Label page says which mix picked each item and why.")
     cols = sb.columns(3)
     factors = tuple(
         letter for col, letter in zip(cols, "UID", strict=True)
         if col.checkbox(letter, key=state.keep(f"use_{letter}", True),
-                        help=SCORE_NAMES[letter]))
+                        help=SCORE_NAMES[letter], disabled=auto))
     uncertainty = sb.selectbox("Uncertainty measure", list(UNCERTAINTY),
                                format_func=UNCERTAINTY.get,
                                key=state.keep("uncertainty", DEFAULT_UNCERTAINTY))
@@ -39,11 +44,11 @@ def sidebar_settings() -> tuple[Settings, int]:
                       help="Show several suggestions at once and submit them together.")
     size = sb.slider("Items per batch", 2, 12, key=state.keep("batch_size", 6),
                      disabled=not batch)
-    state.remember("use_U", "use_I", "use_D", "uncertainty", "density", "k", "weights",
+    state.remember("use_auto", "use_U", "use_I", "use_D", "uncertainty", "density", "k", "weights",
                    "batch_mode", "batch_size")
-    if not factors:
+    if not factors and not auto:
         sb.caption("No score selected: suggestions are random.")
-    settings = Settings(factors, uncertainty, density, int(k), weights)
+    settings = Settings(factors, uncertainty, density, int(k), weights, auto)
     return settings, (int(size) if batch else 1)
 
 
@@ -229,9 +234,23 @@ def single(desk: LabelDesk) -> None:
             st.write(f"Predicted: **{widgets.format_label(predicted)}**")
             st.vega_lite_chart(*probability_chart(proba), width="stretch")
         st.subheader("Why this item")
-        st.vega_lite_chart(*why_chart(desk.why(item), desk.settings.factors), width="stretch")
+        factors = picked_by(desk, item)
+        st.vega_lite_chart(*why_chart(desk.why(item), factors), width="stretch")
         st.subheader("Nearest labeled neighbours")
         neighbours(desk, item)
+
+
+def picked_by(desk: LabelDesk, item: int) -> tuple[str, ...]:
+    """Say which strategy picked ``item`` (for auto: the mix and why); return its letters."""
+    session = desk.session
+    if not desk.settings.auto:
+        return desk.settings.factors
+    arm = session.picked_by(item)
+    if arm == "not suggested":
+        return ()
+    st.markdown(f"Picked by **{widgets.escape_markdown(arm)}** (auto)")
+    st.caption(widgets.escape_markdown(session.explain_strategy()["reason"]))
+    return Strategy.parse(arm.split(" (")[0]).factors
 
 
 def batch(desk: LabelDesk, size: int) -> None:
