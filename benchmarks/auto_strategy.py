@@ -141,15 +141,14 @@ def band(values: np.ndarray) -> float:
 
 def summarise(name: str, results: pd.DataFrame, n_classes: int, budget: int) -> pd.DataFrame:
     folds = per_fold(results, n_classes, budget)
-    curves = results.assign(strategy=results["strategy"].str.split(" (", regex=False).str[0])
-    mean_curves = curves.groupby(["strategy", "n_labeled"])["accuracy"].mean()
+    short = results.assign(strategy=results["strategy"].str.split(" (", regex=False).str[0])
+    mean_curves = short.groupby(["strategy", "n_labeled"])["accuracy"].mean()
     target = float(mean_curves.loc["random"].iloc[-1])
     rows = []
     for strategy, runs in folds.groupby("strategy", sort=False):
         curve = mean_curves.loc[strategy]
         reached = curve.index[curve.to_numpy() >= target - 1e-9]
-        steps = results.loc[results["strategy"].str.split(" (", regex=False).str[0] == strategy,
-                            "seconds"]
+        steps = short.loc[short["strategy"] == strategy, "seconds"]
         rows.append({"dataset": name, "strategy": strategy, "aulc": runs["aulc"].mean(),
                      "band": band(runs["aulc"].to_numpy()), "target": target,
                      "labels_to_target": float(reached[0]) if len(reached) else np.nan,

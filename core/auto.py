@@ -179,22 +179,24 @@ class AutoPolicy:
         self.history.append((session.n_labeled, name, agreement, coverage))
         return picks
 
-    def picked_by(self, item: int) -> str | None:
-        """Label of the arm that made the latest suggestion of ``item`` (None if it is not
-        among the latest suggestions)."""
+    def picked_by(self, item: int) -> Strategy | None:
+        """The arm that made the latest suggestion of ``item`` (None if it is not among the
+        latest suggestions)."""
         name = self._suggested.get(int(item))
-        return None if name is None else self.arms[name].label
+        return None if name is None else self.arms[name]
 
-    def explain(self) -> dict:
-        """The arm of the latest pick, why, and every decision so far."""
-        rows = [{"n_labeled": n, "arm": self.arms[name].label, "coverage": coverage,
-                 "kappa": agreement.kappa if agreement else np.nan,
-                 "stderr": agreement.stderr if agreement else np.nan,
-                 "evidence": agreement.evidence if agreement else 0}
-                for n, name, agreement, coverage in self.history]
-        if not rows:
-            return {"arm": self.arms[EARLY_ARM].label, "reason": "no pick yet",
-                    "decisions": pd.DataFrame(rows)}
-        _, name, agreement, coverage = self.history[-1]
-        return {"arm": self.arms[name].label, "reason": describe(agreement, coverage),
-                "decisions": pd.DataFrame(rows)}
+    def explain(self, decisions: bool = True) -> dict:
+        """The arm of the latest pick, why, and (unless ``decisions`` is False: the table grows
+        with every pick) every decision so far."""
+        if self.history:
+            _, name, agreement, coverage = self.history[-1]
+            out = {"arm": self.arms[name].label, "reason": describe(agreement, coverage)}
+        else:
+            out = {"arm": self.arms[EARLY_ARM].label, "reason": "no pick yet"}
+        out["decisions"] = pd.DataFrame(
+            [{"n_labeled": n, "arm": self.arms[name].label, "coverage": coverage,
+              "kappa": agreement.kappa if agreement else np.nan,
+              "stderr": agreement.stderr if agreement else np.nan,
+              "evidence": agreement.evidence if agreement else 0}
+             for n, name, agreement, coverage in self.history]) if decisions else None
+        return out

@@ -348,20 +348,26 @@ class LabelingSession:
         return pd.DataFrame({"item": idx, "similarity": sim,
                              "label": [self.classes[c] for c in cls]})
 
-    def explain_strategy(self) -> dict:
+    def explain_strategy(self, decisions: bool = True) -> dict:
         """How the strategy chooses: ``arm`` (the fixed strategy behind the latest pick),
-        ``reason`` (in words) and, for ``auto``, ``decisions``: one row per pick with the
-        readings behind it (see :mod:`core.auto`); None for a fixed strategy."""
+        ``reason`` (in words) and, for ``auto`` with ``decisions``, ``decisions``: one row per
+        pick with the readings behind it (see :mod:`core.auto`); None otherwise."""
         if self._auto is None:
             return {"arm": self.strategy.label, "decisions": None,
                     "reason": f"fixed strategy {self.strategy.label}"}
-        return self._auto.explain()
+        return self._auto.explain(decisions)
+
+    def picking_strategy(self, item: int) -> Strategy | None:
+        """The fixed strategy that suggested ``item``: for auto the arm (None if ``item`` is
+        not among its latest suggestions); otherwise the session's strategy."""
+        if self._auto is None:
+            return self.strategy
+        return self._auto.picked_by(item)
 
     def picked_by(self, item: int) -> str:
-        """Which strategy suggested ``item`` (for auto, the arm; else the strategy itself)."""
-        if self._auto is None:
-            return self.strategy.label
-        return self._auto.picked_by(item) or "not suggested"
+        """Label of :meth:`picking_strategy`, or ``"not suggested"``."""
+        strategy = self.picking_strategy(item)
+        return "not suggested" if strategy is None else strategy.label
 
     def classifier(self) -> KNNClassifier:
         """A :class:`KNNClassifier` holding the current labels, for items outside the pool."""

@@ -7,7 +7,6 @@ import time
 import pandas as pd
 import streamlit as st
 
-from core import Strategy
 from core.errors import LabelwiseError
 from core.projects import DatasetMismatchError
 from core.scorers import DEFAULT_UNCERTAINTY
@@ -243,14 +242,13 @@ def single(desk: LabelDesk) -> None:
 def picked_by(desk: LabelDesk, item: int) -> tuple[str, ...]:
     """Say which strategy picked ``item`` (for auto: the mix and why); return its letters."""
     session = desk.session
-    if not desk.settings.auto:
-        return desk.settings.factors
-    arm = session.picked_by(item)
-    if arm == "not suggested":
+    strategy = session.picking_strategy(item)
+    if strategy is None:
         return ()
-    st.markdown(f"Picked by **{widgets.escape_markdown(arm)}** (auto)")
-    st.caption(widgets.escape_markdown(session.explain_strategy()["reason"]))
-    return Strategy.parse(arm.split(" (")[0]).factors
+    if desk.settings.auto:
+        st.markdown(f"Picked by **{widgets.escape_markdown(strategy.label)}** (auto)")
+        st.caption(widgets.escape_markdown(session.explain_strategy(decisions=False)["reason"]))
+    return strategy.factors
 
 
 def batch(desk: LabelDesk, size: int) -> None:
