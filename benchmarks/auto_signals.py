@@ -20,8 +20,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core import LabelingSession, load_dataset  # noqa: E402
-from core.simulation import make_folds  # noqa: E402
+from labelwise import LabelingSession, load_dataset  # noqa: E402
+from labelwise.studies.simulation import make_folds  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 ARMS = ["random", "U", "U*I", "U*D", "I*D", "U*I*D"]

@@ -49,8 +49,8 @@ from sklearn.preprocessing import StandardScaler
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core import LabelingSession, load_dataset, simulate  # noqa: E402
-from core.datasets import Dataset  # noqa: E402
+from labelwise import LabelingSession, load_dataset, simulate  # noqa: E402
+from labelwise.data.datasets import Dataset  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 FIXED = ["random", "U", "U*I", "U*D", "I*D", "U*I*D"]

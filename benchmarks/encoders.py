@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.encoders import get_encoder
+from labelwise.data.encoders import get_encoder
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"

@@ -2,7 +2,8 @@
 
 Drives the real dashboard (``dashboard/app.py``, Label page) with Streamlit's AppTest on a
 dataset pack (default: fruits, 7,521 images), with the label store in a temporary folder. Each
-click runs the button's callback (which commits the label to SQLite through core.projects and
+click runs the button's callback (which commits the label to SQLite through
+labelwise.labels.projects and
 updates the kNN state) and then the whole script (next suggestion, prediction, U/I/D
 percentiles, neighbours, holdout accuracy, the page's widgets). Server time per click =
 callback time + script time, both measured inside the app; AppTest's own polling is excluded
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from dashboard.state import Source
+from labelwise.dashboard.state import Source
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "dashboard" / "app.py"

@@ -3,8 +3,8 @@
 Run: ``.venv/bin/python benchmarks/packs.py`` (writes benchmarks/results/packs.json and .md).
 
 For each pack in data/packs:
-* ``load_s``: wall time of ``core.load_dataset(name)``: ``fresh_process`` in a new Python
-  process after ``import core`` (what the dashboard pays on start), ``median`` / ``max`` over
+* ``load_s``: wall time of ``labelwise.load_dataset(name)``: ``fresh_process`` in a new Python
+  process after ``import labelwise`` (what the dashboard pays on start), ``median`` / ``max`` over
   repeated loads in this process;
 * ``loo_1nn``: leave-one-out 1-nearest-neighbour accuracy with cosine similarity (each item is
   predicted by its most similar *other* item; exact search, ties broken by the lower index);
@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core import load_dataset
-from core.packs import available_packs, data_dir, packs_dir
-from core.vectors import as_unit_rows
+from labelwise import load_dataset
+from labelwise.data.packs import available_packs, data_dir, packs_dir
+from labelwise.engine.vectors import as_unit_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -60,7 +60,7 @@ def folder_mb(folder: Path) -> float:
 
 
 def fresh_process_load(name: str) -> float:
-    code = (f"import time, core; t = time.perf_counter(); core.load_dataset({name!r}); "
+    code = (f"import time, labelwise; t = time.perf_counter(); labelwise.load_dataset({name!r}); "
             "print(time.perf_counter() - t)")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                          text=True, cwd=ROOT)

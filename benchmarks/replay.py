@@ -26,10 +26,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.datasets import Dataset
-from core.projects import bind_project, dataset_fingerprint, resume_session, strategy_settings, sync
-from core.session import LabelingSession
-from core.store import LabelStore
+from labelwise.data.datasets import Dataset
+from labelwise.engine.session import LabelingSession
+from labelwise.labels.projects import (
+    bind_project,
+    dataset_fingerprint,
+    resume_session,
+    strategy_settings,
+    sync,
+)
+from labelwise.labels.store import LabelStore
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -23,9 +23,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core import LabelingSession, load_dataset, simulate  # noqa: E402
-from core.metrics import summary_table  # noqa: E402
-from core.strategy import Strategy  # noqa: E402
+from labelwise import LabelingSession, load_dataset, simulate  # noqa: E402
+from labelwise.engine.strategy import Strategy  # noqa: E402
+from labelwise.studies.metrics import summary_table  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 SETTINGS = [  # (seed, k, weights)

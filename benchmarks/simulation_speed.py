@@ -1,7 +1,7 @@
 """Wall time of the full fruit experiment: 16 folds x 500 labels x (random + default strategy).
 
-Runs ``core.simulate`` on the built-in ``fruits`` pack (7,521 MobileNet-v2 image vectors,
-1280-d) with the project's default strategy (the default of :class:`core.LabelingSession`) and
+Runs ``labelwise.simulate`` on the built-in ``fruits`` pack (7,521 MobileNet-v2 image vectors,
+1280-d) with the project's default strategy (the default of :class:`labelwise.LabelingSession`) and
 random, 16 folds, budget 500, and writes benchmarks/results/simulation_speed.{md,json}: total
 wall time, time per (strategy, fold) task, median step time, and the machine.
 
@@ -26,10 +26,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core import LabelingSession, load_dataset, simulate, simulation  # noqa: E402
-from core.metrics import labels_to_target, median_step_seconds  # noqa: E402
-from core.strategy import Strategy  # noqa: E402
-from core.vectors import as_unit_rows  # noqa: E402
+from labelwise import LabelingSession, load_dataset, simulate  # noqa: E402
+from labelwise.engine.strategy import Strategy  # noqa: E402
+from labelwise.engine.vectors import as_unit_rows  # noqa: E402
+from labelwise.studies import simulation  # noqa: E402
+from labelwise.studies.metrics import labels_to_target, median_step_seconds  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 

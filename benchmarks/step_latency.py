@@ -31,8 +31,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core import LabelingSession  # noqa: E402
-from core.index import knn_density  # noqa: E402
+from labelwise import LabelingSession  # noqa: E402
+from labelwise.engine.index import knn_density  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 DIM, CLUSTERS, CLASSES = 512, 200, 10

@@ -1,4 +1,5 @@
-"""Bring your own data: upload a file or name a path on the server; core.loaders does the work.
+"""Bring your own data: upload a file or name a path on the server; labelwise.data.loaders does the
+work.
 
 The column guess (with its reasons) is shown before anything is embedded; the person can
 change it. A loaded dataset is kept for the life of the server under a key made of its
@@ -12,9 +13,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import guess_columns, load_user_data
-from core.errors import LabelwiseError
-from dashboard import state, widgets
+from labelwise import guess_columns, load_user_data
+from labelwise.dashboard import state, widgets
+from labelwise.errors import LabelwiseError
 
 UPLOAD_TYPES = ["csv", "tsv", "parquet", "pq", "npy", "npz", "zip"]
 NONE = "(none)"

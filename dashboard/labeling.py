@@ -1,9 +1,10 @@
 """The Label page's desk: one labeler's session over the pool, undo, skip and a holdout score.
 
 Plain Python (no Streamlit) so the label-click benchmark can drive exactly what a click runs.
-The engine does the work (:class:`core.LabelingSession`); this module only keeps the small
+The engine does the work (:class:`labelwise.LabelingSession`); this module only keeps the small
 bookkeeping a person needs around it: what to undo, what was skipped, what is suggested now;
-with a store project attached, every action goes through :mod:`core.projects`, which commits it
+with a store project attached, every action goes through :mod:`labelwise.labels.projects`, which
+commits it
 to the store *before* the session changes and the next item is chosen.
 """
 
@@ -14,10 +15,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from core import KNNClassifier, LabelingSession, Strategy, projects
-from core.datasets import Dataset
-from core.errors import EmptyPoolError, InvalidInputError
-from core.scorers import DEFAULT_UNCERTAINTY
+from labelwise import KNNClassifier, LabelingSession, Strategy
+from labelwise.data.datasets import Dataset
+from labelwise.engine.scorers import DEFAULT_UNCERTAINTY
+from labelwise.errors import EmptyPoolError, InvalidInputError
+from labelwise.labels import projects
 
 HOLDOUT_FRACTION = 0.1
 HOLDOUT_MAX = 500
@@ -33,7 +35,8 @@ class Settings:
     density: str = "knn"
     k: int = 5
     weights: str = "uniform"
-    auto: bool = False  # choose the mix per pick (core.auto); ``factors`` is then unused
+    # Choose the mix per pick (labelwise.engine.auto); ``factors`` is then unused.
+    auto: bool = False
 
     @property
     def strategy(self) -> Strategy:
@@ -105,7 +108,7 @@ class Action:
 
 @dataclass
 class Link:
-    """Where a desk's labels are stored: a :class:`core.store.LabelStore` project."""
+    """Where a desk's labels are stored: a :class:`labelwise.labels.store.LabelStore` project."""
 
     store: object
     project: str
@@ -127,8 +130,8 @@ class LabelDesk:
     seed : int
     link : Link, optional
         A store project: the session is resumed from it, and every label, unlabel and skip is
-        committed to it (by :mod:`core.projects`) before the session changes, so a label shown
-        as done is on disk. Without it labels live in this object only.
+        committed to it (by :mod:`labelwise.labels.projects`) before the session changes, so a
+        label shown as done is on disk. Without it labels live in this object only.
     """
 
     split: Split

@@ -1,4 +1,4 @@
-"""Where the Label page keeps labels: a project in the SQLite label store (core.store).
+"""Where the Label page keeps labels: a project in the SQLite label store (labelwise.labels.store).
 
 The store file is ``labelwise-data/labelwise.sqlite`` under the working directory (or the folder
 in ``LABELWISE_DATA_DIR``); one project per (dataset, project name). Each tab resumes the
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import projects
-from core.store import LabelStore, default_store_path
-from dashboard.labeling import Link, Settings, Split
+from labelwise.dashboard.labeling import Link, Settings, Split
+from labelwise.labels import projects
+from labelwise.labels.store import LabelStore, default_store_path
 
 
 @st.cache_resource(show_spinner=False)

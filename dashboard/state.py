@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-import core
-from core.errors import LabelwiseError
+import labelwise
+from labelwise.errors import LabelwiseError
 
 # Built-in packs, in the order the dashboard prefers them when opening.
 PACKS = ("fruits", "sentiment140", "digits", "moons")
@@ -37,7 +37,7 @@ class Source:
 @st.cache_resource(show_spinner="Loading the dataset pack...")
 def load_pack(name: str):
     """A built-in pack, loaded once per server process."""
-    return core.load_dataset(name)
+    return labelwise.load_dataset(name)
 
 
 @st.cache_resource
@@ -72,7 +72,7 @@ def content_key(data) -> str:
 def available_packs() -> list[str]:
     """Built-in packs present on this machine: the known ones in preference order, then any
     other pack folder."""
-    from core.packs import available_packs as on_disk
+    from labelwise.data.packs import available_packs as on_disk
 
     present = on_disk()
     return [p for p in PACKS if p in present] + [p for p in present if p not in PACKS]
@@ -109,7 +109,7 @@ def set_source(source: Source) -> None:
 
 
 def current_dataset():
-    """The open :class:`core.datasets.Dataset`."""
+    """The open :class:`labelwise.data.datasets.Dataset`."""
     source = current_source()
     if source.kind == "pack":
         return load_pack(source.name)
@@ -127,9 +127,9 @@ def density(source_key: str, kind: str, _vectors: np.ndarray) -> np.ndarray:
 
     ``_vectors`` is not hashed (leading underscore): ``source_key`` names the dataset.
     """
-    from core.index import global_density, knn_density
-    from core.scorers import DENSITY_NEIGHBORS
-    from core.vectors import as_unit_rows
+    from labelwise.engine.index import global_density, knn_density
+    from labelwise.engine.scorers import DENSITY_NEIGHBORS
+    from labelwise.engine.vectors import as_unit_rows
 
     unit = as_unit_rows(_vectors, name="vectors")
     if kind == "knn":
@@ -140,7 +140,7 @@ def density(source_key: str, kind: str, _vectors: np.ndarray) -> np.ndarray:
 @st.cache_resource(show_spinner="Setting a holdout aside...")
 def pool_split(source_key: str, _dataset):
     """The labeling pool and holdout of a dataset (see :func:`dashboard.labeling.holdout_split`)."""
-    from dashboard.labeling import holdout_split
+    from labelwise.dashboard.labeling import holdout_split
 
     return holdout_split(_dataset)
 

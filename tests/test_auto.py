@@ -8,12 +8,13 @@ import pandas as pd
 import pytest
 from sklearn.datasets import make_blobs, make_classification
 
-from core import LabelingSession, Strategy, auto, simulate
-from core.datasets import Dataset
-from core.index import knn_density
-from core.metrics import aulc
-from core.simulation import make_folds
-from core.vectors import as_unit_rows
+from labelwise import LabelingSession, Strategy, simulate
+from labelwise.data.datasets import Dataset
+from labelwise.engine import auto
+from labelwise.engine.index import knn_density
+from labelwise.engine.vectors import as_unit_rows
+from labelwise.studies.metrics import aulc
+from labelwise.studies.simulation import make_folds
 
 
 @pytest.fixture(scope="module")

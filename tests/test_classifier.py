@@ -7,7 +7,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.neighbors import KNeighborsClassifier
 
-from core import InvalidInputError, KNNClassifier, NotFittedError
+from labelwise import InvalidInputError, KNNClassifier, NotFittedError
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from core.cli import main
-from core.cli_simulate import expand_strategies
-from core.packs import write_pack
+from labelwise.cli.main import main
+from labelwise.cli.simulate import expand_strategies
+from labelwise.data.packs import write_pack
 
 
 def test_auto_runs_from_the_command_line_and_keeps_its_settings(tmp_path):

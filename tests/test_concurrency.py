@@ -14,9 +14,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.datasets import Dataset
-from core.projects import bind_project, label_item, resume_session, strategy_settings, suggest_batch
-from core.store import LabelStore, StoreBusyError
+from labelwise.data.datasets import Dataset
+from labelwise.labels.projects import (
+    bind_project,
+    label_item,
+    resume_session,
+    strategy_settings,
+    suggest_batch,
+)
+from labelwise.labels.store import LabelStore, StoreBusyError
 
 REPO = Path(__file__).resolve().parent.parent
 N_THREADS = 20
@@ -131,7 +137,7 @@ def test_twenty_sessions_label_one_project_in_batch_mode(tmp_path):
 WRITER = textwrap.dedent("""
     import sys
     sys.path.insert(0, sys.argv[1])
-    from core.store import LabelStore
+    from labelwise.labels.store import LabelStore
     store = LabelStore(sys.argv[2])
     proc = int(sys.argv[3])
     granted = []

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from core.store import LabelStore
+from labelwise.labels.store import LabelStore
 
 pytestmark = pytest.mark.browser
 

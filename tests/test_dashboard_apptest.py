@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.store import LabelStore
-from dashboard.state import Source
+from labelwise.dashboard.state import Source
+from labelwise.labels.store import LabelStore
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 TIMEOUT = 300

@@ -5,8 +5,8 @@ import pandas as pd
 from distributed import Client, LocalCluster
 from sklearn.datasets import load_digits
 
-from core.datasets import Dataset
-from core.simulation import simulate
+from labelwise.data.datasets import Dataset
+from labelwise.studies.simulation import simulate
 
 
 def small_digits():

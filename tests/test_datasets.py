@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from core import Dataset, InvalidInputError, load_dataset
-from core.datasets import list_datasets
-from core.vectors import as_unit_rows
+from labelwise import Dataset, InvalidInputError, load_dataset
+from labelwise.data.datasets import list_datasets
+from labelwise.engine.vectors import as_unit_rows
 
 
 def test_moons_pack_is_two_balanced_classes_with_plane_coordinates():
@@ -42,7 +42,7 @@ def test_digits_pack_has_pixels_as_vectors_and_png_images():
 
 
 def test_load_dataset_accepts_a_pack_folder(tmp_path):
-    from core.packs import packs_dir
+    from labelwise.data.packs import packs_dir
 
     by_path = load_dataset(packs_dir() / "moons")
     assert by_path.fingerprint() == load_dataset("moons").fingerprint()

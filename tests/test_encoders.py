@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from core import InvalidInputError
-from core.encoders import EncoderError, get_encoder, open_image
+from labelwise import InvalidInputError
+from labelwise.data.encoders import EncoderError, get_encoder, open_image
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 FRUITS = SHARED / "datasets" / "fruits"
@@ -101,7 +101,7 @@ def test_cache_is_separate_per_encoder(cache_dir):
 
 
 def test_default_cache_folder_is_under_the_working_directory(tmp_path, monkeypatch):
-    from core.encoders import default_cache_dir
+    from labelwise.data.encoders import default_cache_dir
 
     monkeypatch.delenv("LABELWISE_CACHE_DIR", raising=False)
     monkeypatch.chdir(tmp_path)

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.cli import main as cli_main
-from core.datasets import Dataset, load_dataset
-from core.errors import InvalidInputError
-from core.export import (
+from labelwise.cli.main import main as cli_main
+from labelwise.data.datasets import Dataset, load_dataset
+from labelwise.errors import InvalidInputError
+from labelwise.labels.export import (
     export_project,
     labeled_items,
     labelstudio_tasks,
@@ -20,8 +20,8 @@ from core.export import (
     save_knn_model,
     stored_model_arrays,
 )
-from core.projects import bind_project, label_item, resume_session, strategy_settings
-from core.store import LabelStore
+from labelwise.labels.projects import bind_project, label_item, resume_session, strategy_settings
+from labelwise.labels.store import LabelStore
 
 TEXTS = ['plain', 'comma, "quotes" and\nnewline', "<script>alert(1)</script>", "naïve ünïcode ☃",
          "=SUM(A1:A2)"]

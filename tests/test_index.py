@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.errors import InvalidInputError
-from core.index import HnswParams, NeighborIndex, exact_top_k, knn_density
-from core.vectors import as_unit_rows
+from labelwise.engine.index import HnswParams, NeighborIndex, exact_top_k, knn_density
+from labelwise.engine.vectors import as_unit_rows
+from labelwise.errors import InvalidInputError
 
 
 @pytest.fixture(scope="module")

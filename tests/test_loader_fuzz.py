@@ -1,6 +1,7 @@
 """Property tests over the bring-your-own loaders: every input loads or gets a clear error.
 
-For each loader path of :func:`core.loaders.load_user_data` (CSV and Parquet tables of texts or
+For each loader path of :func:`labelwise.data.loaders.load_user_data` (CSV and Parquet tables of
+texts or
 vectors, ``.npy``/``.npz``, zip archives and folders of images) hypothesis generates inputs, and
 the property is always the same: the call returns a well-formed :class:`Dataset`, or raises a
 :class:`LabelwiseError` with a message -- never any other exception. Named hostile cases are
@@ -25,9 +26,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-from core.datasets import Dataset
-from core.errors import InvalidInputError, LabelwiseError
-from core.loaders import guess_columns, load_user_data
+from labelwise.data.datasets import Dataset
+from labelwise.data.loaders import guess_columns, load_user_data
+from labelwise.errors import InvalidInputError, LabelwiseError
 
 FUZZ = settings(max_examples=25, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from core import InvalidInputError, LabelwiseError
-from core.encoders import get_encoder
-from core.loaders import guess_columns, load_user_data
+from labelwise import InvalidInputError, LabelwiseError
+from labelwise.data.encoders import get_encoder
+from labelwise.data.loaders import guess_columns, load_user_data
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 FRUITS = SHARED / "datasets" / "fruits"

@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.charts import learning_curve_chart, save_chart
-from core.errors import InvalidInputError
-from core.metrics import (
+from labelwise.errors import InvalidInputError
+from labelwise.studies.charts import learning_curve_chart, save_chart
+from labelwise.studies.metrics import (
     aulc,
     efficiency,
     labels_to_target,

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from core import InvalidInputError, load_dataset
-from core.encoders import get_encoder
-from core.packs import (
+from labelwise import InvalidInputError, load_dataset
+from labelwise.data.encoders import get_encoder
+from labelwise.data.packs import (
     PackError,
     build_pack,
     data_dir,
@@ -164,7 +164,7 @@ def test_build_pack_names_what_it_needs():
 
 
 def test_build_pack_cli_rebuilds_into_a_folder(tmp_path, capsys):
-    from core.cli import main
+    from labelwise.cli.main import main
 
     assert main(["build-pack", "moons", "--out", str(tmp_path / "m")]) == 0
     assert "1000 items" in capsys.readouterr().out

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import LabelingSession
-from core.datasets import Dataset
-from core.projects import (
+from labelwise import LabelingSession
+from labelwise.data.datasets import Dataset
+from labelwise.labels.projects import (
     DatasetMismatchError,
     bind_project,
     dataset_fingerprint,
@@ -21,7 +21,7 @@ from core.projects import (
     sync,
     unlabel_item,
 )
-from core.store import LabelStore
+from labelwise.labels.store import LabelStore
 
 
 def _dataset(n=400, d=12, seed=0, name="synthetic") -> Dataset:

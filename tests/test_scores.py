@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 import oracle
-from core import Strategy, knn
-from core.combine import StaticCDF, argmax_random_tie, empirical_cdf
-from core.index import global_density, knn_density
+from labelwise import Strategy
+from labelwise.engine import knn
+from labelwise.engine.combine import StaticCDF, argmax_random_tie, empirical_cdf
+from labelwise.engine.index import global_density, knn_density
 
 
 @pytest.mark.parametrize(

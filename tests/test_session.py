@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import (
+from labelwise import (
     EmptyPoolError,
     InvalidInputError,
     KNNClassifier,

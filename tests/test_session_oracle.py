@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import oracle
-from core import LabelingSession, Strategy
+from labelwise import LabelingSession, Strategy
 
 DIM = 8
 

@@ -6,12 +6,13 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.metrics import f1_score
 
-from core import LabelingSession, Strategy
-from core import simulation as sim
-from core.datasets import Dataset
-from core.errors import InvalidInputError
-from core.index import global_density, knn_density
-from core.simulation import (
+from labelwise import LabelingSession, Strategy
+from labelwise.data.datasets import Dataset
+from labelwise.engine.index import global_density, knn_density
+from labelwise.engine.vectors import as_unit_rows
+from labelwise.errors import InvalidInputError
+from labelwise.studies import simulation as sim
+from labelwise.studies.simulation import (
     TestSetPredictions,
     accuracy_and_macro_f1,
     make_folds,
@@ -19,8 +20,7 @@ from core.simulation import (
     save_results,
     simulate,
 )
-from core.simulation import load_results as read_results
-from core.vectors import as_unit_rows
+from labelwise.studies.simulation import load_results as read_results
 
 
 def digits_dataset(n=600, groups=False):

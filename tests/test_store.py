@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.errors import InvalidInputError, LabelwiseError, UnknownItemError
-from core.store import (
+from labelwise.errors import InvalidInputError, LabelwiseError, UnknownItemError
+from labelwise.labels.store import (
     CorruptStoreError,
     LabelStore,
     ProjectExistsError,
@@ -243,7 +243,7 @@ def test_folder_in_place_of_the_file_is_refused(tmp_path):
 WRITER = textwrap.dedent("""
     import sys
     sys.path.insert(0, sys.argv[1])
-    from core.store import LabelStore
+    from labelwise.labels.store import LabelStore
     store = LabelStore(sys.argv[2])
     n = 0
     while True:

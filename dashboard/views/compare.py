@@ -6,13 +6,13 @@ import itertools
 
 import streamlit as st
 
-from core import Strategy
-from core.charts import learning_curve_chart
-from core.errors import LabelwiseError
-from core.metrics import summary_table
-from core.scorers import DEFAULT_UNCERTAINTY
-from core.simulation import simulate
-from dashboard import state
+from labelwise import Strategy
+from labelwise.dashboard import state
+from labelwise.engine.scorers import DEFAULT_UNCERTAINTY
+from labelwise.errors import LabelwiseError
+from labelwise.studies.charts import learning_curve_chart
+from labelwise.studies.metrics import summary_table
+from labelwise.studies.simulation import simulate
 
 COMBINATIONS = ["U*I*D", "U*I", "U*D", "I*D", "U", "I", "D"]
 UNCERTAINTY = {"least_confidence": "least confidence", "margin": "margin", "entropy": "entropy"}

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.errors import LabelwiseError
-from dashboard import byo, state, widgets
+from labelwise.dashboard import byo, state, widgets
+from labelwise.errors import LabelwiseError
 
 SAMPLE_SIZE = 12
 

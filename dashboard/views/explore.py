@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import LabelingSession, Strategy
-from core.errors import LabelwiseError
-from dashboard import state, widgets
+from labelwise import LabelingSession, Strategy
+from labelwise.dashboard import state, widgets
+from labelwise.errors import LabelwiseError
 
 STRATEGIES = ["U*I*D", "U*I", "U*D", "I*D", "U", "I", "D", "random"]
 MAX_POINTS = 2500  # points drawn; labeled items and candidates are always among them

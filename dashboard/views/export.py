@@ -7,10 +7,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import export
-from core.errors import LabelwiseError
-from core.projects import resume_session
-from dashboard import persistence, state
+from labelwise.dashboard import persistence, state
+from labelwise.errors import LabelwiseError
+from labelwise.labels import export
+from labelwise.labels.projects import resume_session
 
 FILES = {
     "csv": ("CSV", "text/csv", ".csv", export.to_csv),
@@ -21,7 +21,7 @@ FILES = {
 
 
 def written(write) -> bytes:
-    """Bytes of the file that ``write(path)`` (a core.export writer) produces."""
+    """Bytes of the file that ``write(path)`` (a labelwise.labels.export writer) produces."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "export"
         write(path)
@@ -89,8 +89,8 @@ def page() -> None:
                                 mime="application/octet-stream", key="export_npz",
                                 width="stretch",
                                 help="Vectors and labels, no pickle: load it with "
-                                     "core.export.load_knn_model(path), a fitted "
-                                     "core.KNNClassifier.")
+                                     "labelwise.labels.export.load_knn_model(path), a fitted "
+                                     "labelwise.KNNClassifier.")
 
 
 page()

@@ -7,11 +7,11 @@ import time
 import pandas as pd
 import streamlit as st
 
-from core.errors import LabelwiseError
-from core.projects import DatasetMismatchError
-from core.scorers import DEFAULT_UNCERTAINTY
-from dashboard import persistence, state, widgets
-from dashboard.labeling import LabelDesk, Settings
+from labelwise.dashboard import persistence, state, widgets
+from labelwise.dashboard.labeling import LabelDesk, Settings
+from labelwise.engine.scorers import DEFAULT_UNCERTAINTY
+from labelwise.errors import LabelwiseError
+from labelwise.labels.projects import DatasetMismatchError
 
 UNCERTAINTY = {"least_confidence": "least confidence", "margin": "margin", "entropy": "entropy"}
 DENSITY = {"knn": "kNN (10 nearest)", "global": "global (mean similarity)"}

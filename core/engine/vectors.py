@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.errors import InvalidInputError, describe_rows
+from ..errors import InvalidInputError, describe_rows
 
 
 def as_unit_rows(X, *, name: str = "X", min_rows: int = 1) -> np.ndarray:

@@ -8,10 +8,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from core import knn
-from core.errors import InvalidInputError, NotFittedError
-from core.index import EXACT_THRESHOLD, NeighborIndex
-from core.vectors import as_unit_rows, check_same_dimension
+from ..errors import InvalidInputError, NotFittedError
+from . import knn
+from .index import EXACT_THRESHOLD, NeighborIndex
+from .vectors import as_unit_rows, check_same_dimension
 
 
 def _as_labels(y, n_rows: int) -> np.ndarray:
@@ -40,7 +40,7 @@ class KNNClassifier(ClassifierMixin, BaseEstimator):
     """k-nearest-neighbour classifier by cosine similarity over an HNSW index.
 
     Search is exact up to ``exact_threshold`` stored items and uses hnswlib above. Votes and
-    tie-breaking are those of :class:`core.LabelingSession`: on equal similarity the earlier
+    tie-breaking are those of :class:`labelwise.LabelingSession`: on equal similarity the earlier
     fitted item ranks first, and classes with equal vote weight go to the one with the most
     similar neighbour.
 

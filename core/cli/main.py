@@ -13,13 +13,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core.errors import LabelwiseError
+from ..errors import LabelwiseError
 
-COMMAND_MODULES: list[str] = ["core.cli_packs", "core.cli_export", "core.cli_simulate"]
+COMMAND_MODULES: list[str] = [
+    "labelwise.cli.packs", "labelwise.cli.export", "labelwise.cli.simulate"]
 
 
 def _dashboard(args: argparse.Namespace) -> int:
-    app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+    app = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port)]
     return subprocess.call(cmd)
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import InvalidInputError, LabelwiseError
+from ..errors import InvalidInputError, LabelwiseError
 
 ENCODER_NAMES = ("mobilenet_v2", "use")
 MOBILENET_FILE = "mobilenet_v2_1.0_224_quant.tflite"
@@ -309,7 +309,7 @@ class MobileNetV2Encoder(ImageEncoder):
     def __init__(self, *, model_path: str | Path | None = None, threads: int | None = None,
                  **kwargs):
         super().__init__(**kwargs)
-        from core.packs import data_dir
+        from .packs import data_dir
 
         self.model_path = Path(model_path or data_dir() / "models" / MOBILENET_FILE)
         self.threads = threads or _default_threads()

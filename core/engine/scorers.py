@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from core import knn
-from core.errors import InvalidInputError
-from core.index import global_density, knn_density
+from ..errors import InvalidInputError
+from . import knn
+from .index import global_density, knn_density
 
 if TYPE_CHECKING:
-    from core.state import LabeledNeighbors
-    from core.strategy import Strategy
+    from .state import LabeledNeighbors
+    from .strategy import Strategy
 
 UNCERTAINTY_MEASURES = ("least_confidence", "margin", "entropy")
 # The project default: on fruits, U*I*D with margin needs 2.09x (random split) and 2.49x (group
@@ -75,6 +75,11 @@ class Scorer:
 
 
 SCORERS: dict[str, type[Scorer]] = {}
+
+
+def registered_scorers() -> dict[str, type[Scorer]]:
+    """The registered scorer classes by letter, in registration order (U, I, D first)."""
+    return dict(SCORERS)
 
 
 def register_scorer(cls: type[Scorer]) -> type[Scorer]:

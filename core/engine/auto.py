@@ -45,7 +45,7 @@ datasets. Misses: sentiment140 (0.616 vs U*I 0.630), two rare-class sets (the ra
 found after about 10 labels, U*D needs 5-6; one also falls 0.009 short in AULC) and pure-noise
 labels (0.006 below random). So auto is not the default.
 - Uncertainty measure: the session's setting (margin by default). For two classes the three
-  measures order items identically; on fruits margin was best (core.scorers).
+  measures order items identically; on fruits margin was best (labelwise.engine.scorers).
 
 Cost per step over U*I*D: one pass over the labeled items' neighbour slots (agreement) and one
 comparison per pool item (coverage), both O(N k) at most; no extra pass over the vectors.
@@ -59,11 +59,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from core.scorers import DensityScorer
-from core.strategy import Strategy
+from .scorers import DensityScorer
+from .strategy import Strategy
 
 if TYPE_CHECKING:
-    from core.session import LabelingSession
+    from .session import LabelingSession
 
 EARLY_ARM = "U*I*D"
 LATE_ARM = "U*D"

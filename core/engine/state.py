@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core import knn
+from . import knn
 
 EMPTY = -1
 # recompute() works through rows in blocks of this many, so its similarity matrix stays at

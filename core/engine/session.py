@@ -20,15 +20,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from core import knn
-from core.auto import AutoPolicy
-from core.classifier import KNNClassifier
-from core.combine import StaticCDF, argmax_random_tie, empirical_cdf
-from core.errors import EmptyPoolError, InvalidInputError, UnknownItemError
-from core.scorers import SCORERS, Scorer, ScoringContext
-from core.state import LabeledNeighbors
-from core.strategy import Strategy
-from core.vectors import as_unit_rows
+from ..errors import EmptyPoolError, InvalidInputError, UnknownItemError
+from . import knn
+from .auto import AutoPolicy
+from .classifier import KNNClassifier
+from .combine import StaticCDF, argmax_random_tie, empirical_cdf
+from .scorers import SCORERS, Scorer, ScoringContext
+from .state import LabeledNeighbors
+from .strategy import Strategy
+from .vectors import as_unit_rows
 
 
 def product_of(arrays) -> np.ndarray:
@@ -351,7 +351,7 @@ class LabelingSession:
     def explain_strategy(self, decisions: bool = True) -> dict:
         """How the strategy chooses: ``arm`` (the fixed strategy behind the latest pick),
         ``reason`` (in words) and, for ``auto`` with ``decisions``, ``decisions``: one row per
-        pick with the readings behind it (see :mod:`core.auto`); None otherwise."""
+        pick with the readings behind it (see :mod:`labelwise.engine.auto`); None otherwise."""
         if self._auto is None:
             return {"arm": self.strategy.label, "decisions": None,
                     "reason": f"fixed strategy {self.strategy.label}"}

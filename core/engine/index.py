@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import hnswlib
 import numpy as np
 
-from core.errors import InvalidInputError
-from core.vectors import check_same_dimension
+from ..errors import InvalidInputError
+from .vectors import check_same_dimension
 
 # Below this many items a chunked brute-force matmul is both exact and faster than a graph.
 EXACT_THRESHOLD = 5000
@@ -36,7 +36,7 @@ class NeighborIndex:
     Parameters
     ----------
     vectors : ndarray of shape (n, d), float32, unit rows
-        Items to search (already validated with :func:`core.vectors.as_unit_rows`).
+        Items to search (already validated with :func:`labelwise.engine.vectors.as_unit_rows`).
     exact_threshold : int
         Up to this many items, search is exact brute force; above, an HNSW graph is built.
     params : HnswParams

@@ -5,16 +5,16 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from core.datasets import Dataset
-from core.errors import InvalidInputError
-from core.export import FORMATS, export_project
-from core.store import LabelStore
+from ..data.datasets import Dataset
+from ..errors import InvalidInputError
+from ..labels.export import FORMATS, export_project
+from ..labels.store import LabelStore
 
 
 def _load_dataset(name_or_path: str) -> Dataset:
     # Imported on use: the loaders live in the data packs module, which may pull heavier
     # dependencies than an export of labels needs.
-    loader = getattr(importlib.import_module("core.datasets"), "load_dataset", None)
+    loader = getattr(importlib.import_module("labelwise.data.datasets"), "load_dataset", None)
     if loader is None:
         raise InvalidInputError("this labelwise has no dataset loader; cannot load "
                                 f"{name_or_path!r} for the export")
@@ -44,7 +44,7 @@ def register(subparsers) -> None:
         "export", help="export a labeling project's labels or kNN model",
         description="Write the current labels of PROJECT (from the labeling store) as CSV, "
                     "JSON Lines or Label Studio task JSON, or its kNN model as .npz "
-                    "(loadable with core.export.load_knn_model, no pickle).")
+                    "(loadable with labelwise.labels.export.load_knn_model, no pickle).")
     cmd.add_argument("project", metavar="PROJECT")
     cmd.add_argument("--format", choices=FORMATS, required=True)
     cmd.add_argument("--out", required=True, help="file to write")

@@ -1,4 +1,4 @@
-"""Bring your own data: from a file a user has to a :class:`~core.datasets.Dataset`.
+"""Bring your own data: from a file a user has to a :class:`~labelwise.data.datasets.Dataset`.
 
 Three kinds of input, one entry point, :func:`load_user_data`:
 
@@ -12,7 +12,7 @@ Three kinds of input, one entry point, :func:`load_user_data`:
 
 Columns are given explicitly or guessed; :func:`guess_columns` returns the guess with the reason
 for each choice, so a user interface can show it before loading. Every malformed input raises an
-:class:`~core.errors.InvalidInputError` (a :class:`~core.errors.LabelwiseError`) whose message
+:class:`~labelwise.errors.InvalidInputError` (a :class:`~labelwise.errors.LabelwiseError`) whose message
 names the problem and the place (file, column, rows); nothing is pickled or executed.
 """
 
@@ -28,8 +28,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from core.datasets import Dataset
-from core.errors import InvalidInputError, LabelwiseError, describe_rows
+from .datasets import Dataset
+from ..errors import InvalidInputError, LabelwiseError, describe_rows
 
 KINDS = ("text", "images", "embeddings")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -553,7 +553,7 @@ def _ids(values, n: int, where: str) -> np.ndarray:
 
 def _load_text(table: pd.DataFrame, guess: ColumnGuess, where: str, *, encoder, progress, name,
                expected_dimension) -> Dataset:
-    from core.encoders import get_encoder
+    from .encoders import get_encoder
 
     column = guess.text_column
     texts = table[column]
@@ -829,7 +829,7 @@ def _guess_images(src: _Source, form: str) -> ColumnGuess:
 
 def _load_images(src: _Source, *, label_column, encoder, progress, name,
                  expected_dimension) -> Dataset:
-    from core.encoders import get_encoder
+    from .encoders import get_encoder
 
     entries, skipped = _image_entries(src)
     if not entries:
@@ -848,7 +848,7 @@ def _load_images(src: _Source, *, label_column, encoder, progress, name,
     model = get_encoder(encoder or "mobilenet_v2")
     if model.kind != "image":
         raise InvalidInputError(f"encoder {model.name!r} embeds texts, not images")
-    from core.encoders import open_image
+    from .encoders import open_image
 
     thumbnails = [_thumbnail(open_image(blob, where=f"{src.name}: {rel}"))
                   for (rel, _), blob in zip(entries, data, strict=True)]

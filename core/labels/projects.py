@@ -1,6 +1,7 @@
 """Projects: bind a stored labeling project to a dataset, and resume it as a live session.
 
-A :class:`core.LabelingSession` is never saved; it is rebuilt from the store's event log. Replay
+A :class:`labelwise.LabelingSession` is never saved; it is rebuilt from the store's event log.
+Replay
 follows the session's own rules (first label of an item gives it its rank among equally similar
 neighbours, a relabel keeps that rank, an unlabel forgets it, classes in first-seen order) but
 builds the kNN state in bulk -- one matrix product per block of rows instead of one pass over
@@ -25,12 +26,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from core.datasets import Dataset
-from core.errors import InvalidInputError, LabelwiseError
-from core.scorers import DEFAULT_UNCERTAINTY
-from core.session import LabelingSession
-from core.store import LabelStore, Project, ProjectNotFoundError
-from core.strategy import Strategy
+from ..data.datasets import Dataset
+from ..engine.scorers import DEFAULT_UNCERTAINTY
+from ..engine.session import LabelingSession
+from ..engine.strategy import Strategy
+from ..errors import InvalidInputError, LabelwiseError
+from .store import LabelStore, Project, ProjectNotFoundError
 
 
 class DatasetMismatchError(LabelwiseError):
@@ -245,7 +246,7 @@ def _link(session: LabelingSession) -> ProjectLink:
     link = getattr(session, "project_link", None)
     if link is None:
         raise InvalidInputError("this session is not tied to a stored project: create it with "
-                                "core.projects.resume_session")
+                                "labelwise.labels.projects.resume_session")
     return link
 
 

@@ -1,4 +1,4 @@
-"""kNN vote arithmetic shared by the labeling state and :class:`core.KNNClassifier`.
+"""kNN vote arithmetic shared by the labeling state and :class:`labelwise.KNNClassifier`.
 
 Neighbours arrive as two (m, k) arrays: their similarity to the query and their class code
 (-1 marks an empty slot, when fewer than k items are labeled). Class probabilities follow the
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.errors import InvalidInputError
+from ..errors import InvalidInputError
 
 WEIGHTS = ("uniform", "similarity")
 # With weights="similarity" a neighbour's vote is its cosine similarity, clipped at this floor so

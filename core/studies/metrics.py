@@ -1,6 +1,7 @@
 """Reading simulation results: learning curves, labels to a target, efficiency, AULC, speed.
 
-All functions take the tidy table of :func:`core.simulation.simulate` (columns ``strategy``,
+All functions take the tidy table of :func:`labelwise.studies.simulation.simulate` (columns
+``strategy``,
 ``fold``, ``n_labeled``, ``accuracy``, ``f1``, ``seconds``) and return one row per strategy (or
 per strategy and labeled count), strategies in their order of first appearance.
 
@@ -29,7 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from core.errors import InvalidInputError
+from ..errors import InvalidInputError
 
 METRICS = ("accuracy", "f1")
 _REQUIRED = ("strategy", "fold", "n_labeled")
@@ -44,7 +45,7 @@ def _check(results: pd.DataFrame, metric: str | None = None) -> None:
     missing = [c for c in (*_REQUIRED, *([metric] if metric else [])) if c not in results]
     if missing:
         raise InvalidInputError(
-            f"results lack column(s) {missing}; expected the table of core.simulate")
+            f"results lack column(s) {missing}; expected the table of labelwise.simulate")
     if metric is not None and metric not in METRICS:
         raise InvalidInputError(f"metric must be one of {METRICS}, got {metric!r}")
     if results.empty:

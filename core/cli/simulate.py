@@ -17,8 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from core.errors import InvalidInputError
-from core.scorers import DEFAULT_UNCERTAINTY, DENSITY_KINDS, UNCERTAINTY_MEASURES
+from ..engine.scorers import DEFAULT_UNCERTAINTY, DENSITY_KINDS, UNCERTAINTY_MEASURES
+from ..errors import InvalidInputError
 
 
 def register(subparsers) -> None:
@@ -32,7 +32,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--dataset", required=True,
                         help="built-in pack name (e.g. fruits, digits), a pack folder, or your "
-                        "own labeled file or image folder (see core.load_user_data)")
+                        "own labeled file or image folder (see labelwise.load_user_data)")
     parser.add_argument("--label-column", default=None,
                         help="your file's column of true labels (guessed when omitted)")
     parser.add_argument("--text-column", default=None,
@@ -79,15 +79,16 @@ def load_for_simulation(spec: str, label_column: str | None = None,
                         text_column: str | None = None):
     """A built-in pack name, a pack folder, or a user's labeled file or image folder.
 
-    Users' files go through :func:`core.loaders.load_user_data` (embeddings tables, text tables
+    Users' files go through :func:`labelwise.data.loaders.load_user_data` (embeddings tables, text
+    tables
     embedded on the fly, image folders); they need a label column, the oracle's answers.
     """
-    from core.datasets import load_dataset
+    from ..data.datasets import load_dataset
 
     path = Path(spec)
     if not path.exists() or (path / "metadata.json").is_file():
         return load_dataset(spec)
-    from core.loaders import load_user_data
+    from ..data.loaders import load_user_data
 
     dataset = load_user_data(path, label_column=label_column, text_column=text_column)
     if dataset.labels is None:
@@ -103,7 +104,7 @@ def expand_strategies(strategies: str, uncertainty: str, density: str) -> list:
     ``U*I*D`` with ``--uncertainty margin,entropy`` becomes two strategies; strategies without
     U (or without I) are not multiplied by the measures (or kinds) they do not use.
     """
-    from core.strategy import Strategy
+    from ..engine.strategy import Strategy
 
     measures = _split(uncertainty, UNCERTAINTY_MEASURES, "--uncertainty")
     kinds = _split(density, DENSITY_KINDS, "--density")
@@ -130,9 +131,9 @@ def _split(text: str, allowed, option: str) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from core.charts import learning_curve_chart, save_chart
-    from core.metrics import summary_table
-    from core.simulation import save_results, simulate
+    from ..studies.charts import learning_curve_chart, save_chart
+    from ..studies.metrics import summary_table
+    from ..studies.simulation import save_results, simulate
 
     dataset = load_for_simulation(args.dataset, args.label_column, args.text_column)
     strategies = expand_strategies(args.strategies, args.uncertainty, args.density)
@@ -167,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _summary_document(name: str, args: argparse.Namespace, summary, elapsed: float) -> str:
-    from core.metrics import summary_markdown
+    from ..studies.metrics import summary_markdown
 
     settings = (f"dataset `{name}`, {args.split} split, {args.folds} folds, test size "
                 f"{args.test_size:g}, n_init {args.n_init}, budget {args.budget}, batch "

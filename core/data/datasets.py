@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.errors import InvalidInputError
+from ..errors import InvalidInputError
 
 
 @dataclass
@@ -75,7 +75,7 @@ class Dataset:
 
 def load_dataset(name_or_path: str | Path) -> Dataset:
     """Load a built-in pack by name (``fruits``, ``sentiment140``, ``digits``, ``moons``), a pack
-    folder by path, or any other file or folder through :func:`core.loaders.load_user_data`
+    folder by path, or any other file or folder through :func:`labelwise.data.loaders.load_user_data`
     (columns guessed).
 
     Parameters
@@ -93,7 +93,7 @@ def load_dataset(name_or_path: str | Path) -> Dataset:
     InvalidInputError
         If the name is neither a built-in pack nor a pack folder.
     """
-    from core import packs
+    from . import packs
 
     path = Path(name_or_path)
     if (path / "metadata.json").is_file():
@@ -102,7 +102,7 @@ def load_dataset(name_or_path: str | Path) -> Dataset:
     if "/" not in str(name_or_path) and (builtin / "metadata.json").is_file():
         return packs.read_pack(builtin)
     if path.exists():
-        from core.loaders import load_user_data
+        from .loaders import load_user_data
 
         return load_user_data(path)
     known = ", ".join(packs.available_packs()) or "none found in " + str(packs.packs_dir())
@@ -114,6 +114,6 @@ def load_dataset(name_or_path: str | Path) -> Dataset:
 
 def list_datasets() -> list[str]:
     """Names of the built-in packs that :func:`load_dataset` can load."""
-    from core import packs
+    from . import packs
 
     return packs.available_packs()

@@ -12,14 +12,14 @@ from pathlib import Path
 import altair as alt
 import pandas as pd
 
-from core.errors import InvalidInputError
-from core.metrics import METRICS, labels_to_target, learning_curves
+from ..errors import InvalidInputError
+from .metrics import METRICS, labels_to_target, learning_curves
 
 _TITLES = {"accuracy": "Test accuracy", "f1": "Test macro-F1"}
 
 
 def _curves(results_or_curves: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Accept raw simulation results or :func:`core.metrics.learning_curves` output."""
+    """Accept raw simulation results or :func:`labelwise.studies.metrics.learning_curves` output."""
     if not isinstance(results_or_curves, pd.DataFrame):
         raise InvalidInputError(
             f"expected a DataFrame of results or learning curves, got {type(results_or_curves)}")
@@ -43,7 +43,8 @@ def learning_curve_chart(results_or_curves: pd.DataFrame, target: float | None =
     Parameters
     ----------
     results_or_curves : pandas.DataFrame
-        The table of :func:`core.simulate` or of :func:`core.metrics.learning_curves`.
+        The table of :func:`labelwise.simulate` or of
+        :func:`labelwise.studies.metrics.learning_curves`.
     target : float, optional
         Accuracy (or F1) to reach; draws the dashed guide lines.
     metric : {"accuracy", "f1"}

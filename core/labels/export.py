@@ -1,11 +1,12 @@
 """Export labels from the store: CSV, JSON Lines, Label Studio tasks, and the kNN model as .npz.
 
-The tables come straight from :class:`core.store.LabelStore` (the current label of each item,
+The tables come straight from :class:`labelwise.labels.store.LabelStore` (the current label of each
+item,
 who gave it and when), joined with what a person sees of each item when a dataset is given. The
 model file holds plain arrays only, so it loads with ``allow_pickle=False``::
 
     save_knn_model("model.npz", session)
-    clf = load_knn_model("model.npz")      # a fitted core.KNNClassifier
+    clf = load_knn_model("model.npz")      # a fitted labelwise.KNNClassifier
     clf.predict(new_vectors)
 """
 
@@ -19,13 +20,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.classifier import KNNClassifier
-from core.datasets import Dataset
-from core.errors import InvalidInputError
-from core.knn import check_weights
-from core.session import LabelingSession
-from core.store import LabelStore, Project
-from core.vectors import as_unit_rows
+from ..data.datasets import Dataset
+from ..engine.classifier import KNNClassifier
+from ..engine.knn import check_weights
+from ..engine.session import LabelingSession
+from ..engine.vectors import as_unit_rows
+from ..errors import InvalidInputError
+from .store import LabelStore, Project
 
 FORMATS = ("csv", "jsonl", "labelstudio", "npz")
 MODEL_FORMAT = "labelwise-knn-v1"
@@ -131,7 +132,7 @@ def stored_model_arrays(store: LabelStore, project: str | Project,
     ``dataset`` only has to contain every labeled item id (e.g. the full pack when the
     project labeled a pool drawn from it). k and weights come from the project's settings.
     """
-    from core.projects import replay_events
+    from .projects import replay_events
 
     project = store.open_project(project)
     index_of = {str(i): n for n, i in enumerate(dataset.ids.tolist())}

@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from core.errors import InvalidInputError, LabelwiseError, UnknownItemError
+from ..errors import InvalidInputError, LabelwiseError, UnknownItemError
 
 #: "lwis" as a big-endian 32-bit integer: marks a SQLite file as a labelwise store.
 APPLICATION_ID = 0x6C776973
@@ -376,7 +376,7 @@ class LabelStore:
         dataset_id : str
             Which dataset it labels (a pack name or a path).
         fingerprint : str
-            The dataset's fingerprint (see :func:`core.projects.dataset_fingerprint`).
+            The dataset's fingerprint (see :func:`labelwise.labels.projects.dataset_fingerprint`).
         settings : dict, optional
             Strategy settings (JSON-serialisable), e.g. ``{"strategy": "U*I*D", "k": 5}``.
 

@@ -1,13 +1,14 @@
 """Strategy comparison by simulation: repeated train/test splits, an oracle, learning curves.
 
-For each of ``folds`` splits of a labeled :class:`~core.datasets.Dataset`, the train part is the
+For each of ``folds`` splits of a labeled :class:`~labelwise.data.datasets.Dataset`, the train part
+is the
 unlabeled pool and the test part measures the kNN classifier. ``n_init`` random pool items start
 labeled (the same items for every strategy of that fold); each strategy then asks for up to
 ``budget`` labels, one at a time (or ``batch`` at a time), and the oracle answers with the true
 label. After each step the accuracy and macro-F1 on the fold's test part are recorded::
 
     results = simulate(dataset, ["U*I*D", "U"], folds=16, budget=500, seed=0)
-    summary_table(results, target=0.9)          # from core.metrics
+    summary_table(results, target=0.9)          # from labelwise.studies.metrics
 
 Random sampling is always part of the comparison: when ``strategies`` has no random strategy,
 ``"random"`` is added first, because every metric is read against it.
@@ -19,10 +20,12 @@ How it stays fast (the full fruit experiment, 16 folds x 500 labels x 2 strategi
   similarity (Gram) matrix are computed once per call with one matrix product. Labeling an item
   then reads one row of it instead of streaming the pool through a matrix-vector product.
 - The density ``i`` of each fold's pool is computed once per fold (exactly, from the Gram
-  matrix) and handed to every strategy's :class:`~core.LabelingSession` of that fold.
-- Test predictions are incremental: a :class:`~core.state.LabeledNeighbors` over the test items
-  takes each new label in one pass, and only test items whose neighbourhood changed are
-  re-predicted. They equal what :class:`~core.KNNClassifier` fitted on the same labels predicts.
+  matrix) and handed to every strategy's :class:`~labelwise.LabelingSession` of that
+  fold.
+- Test predictions are incremental: a :class:`~labelwise.engine.state.LabeledNeighbors` over the
+  test items takes each new label in one pass, and only test items whose neighbourhood changed
+  are re-predicted. They equal what :class:`~labelwise.KNNClassifier` fitted on the same labels
+  predicts.
 - ``(strategy, fold)`` tasks run in parallel with joblib (``n_jobs``) or on a dask.distributed
   cluster (``scheduler``).
 """
@@ -39,15 +42,15 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit
 
-from core import knn
-from core.datasets import Dataset
-from core.errors import InvalidInputError
-from core.index import global_density, knn_density
-from core.scorers import DEFAULT_UNCERTAINTY, DENSITY_NEIGHBORS
-from core.session import LabelingSession
-from core.state import LabeledNeighbors
-from core.strategy import Strategy
-from core.vectors import as_unit_rows
+from ..data.datasets import Dataset
+from ..engine import knn
+from ..engine.index import global_density, knn_density
+from ..engine.scorers import DEFAULT_UNCERTAINTY, DENSITY_NEIGHBORS
+from ..engine.session import LabelingSession
+from ..engine.state import LabeledNeighbors
+from ..engine.strategy import Strategy
+from ..engine.vectors import as_unit_rows
+from ..errors import InvalidInputError
 
 SPLITS = ("random", "group")
 COLUMNS = ["strategy", "fold", "n_labeled", "accuracy", "f1", "classes_seen", "seconds"]
@@ -319,7 +322,7 @@ class TestSetPredictions:
     weights : {"uniform", "similarity"}
     n_classes : int
         Class codes run from 0 to ``n_classes - 1`` (ties between classes with equal vote and
-        equal best similarity go to the lower code, as in :class:`~core.KNNClassifier` whose
+        equal best similarity go to the lower code, as in :class:`~labelwise.KNNClassifier` whose
         codes are the sorted classes).
     similarities : callable, optional
         ``similarities(item)`` -> similarity of every test row to labeled pool item ``item``;
@@ -568,7 +571,8 @@ def simulate(dataset: Dataset, strategies, *, folds: int = 16, test_size: float 
 def _plan(dataset: Dataset, strategies, *, folds, test_size, split, n_init, budget, batch, k,
           weights, seed, n_jobs=1):
     if not isinstance(dataset, Dataset):
-        raise InvalidInputError(f"dataset must be a core.datasets.Dataset, got {type(dataset)}")
+        raise InvalidInputError(
+            f"dataset must be a labelwise Dataset, got {type(dataset)}")
     if dataset.labels is None:
         raise InvalidInputError(
             f"dataset {dataset.name!r} has no labels: a simulation needs the true label of "

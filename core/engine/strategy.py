@@ -2,15 +2,15 @@
 
 ``Strategy.parse("U*I*D", uncertainty="margin", density="knn")``; the letters can come in any
 order and case; ``"random"`` is uniform sampling, the baseline every strategy is compared to;
-``"auto"`` adapts the mix to the data while labeling (see :mod:`core.auto`).
+``"auto"`` adapts the mix to the data while labeling (see :mod:`labelwise.engine.auto`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.errors import InvalidInputError
-from core.scorers import DEFAULT_UNCERTAINTY, DENSITY_KINDS, SCORERS, UNCERTAINTY_MEASURES
+from ..errors import InvalidInputError
+from .scorers import DEFAULT_UNCERTAINTY, DENSITY_KINDS, SCORERS, UNCERTAINTY_MEASURES
 
 RANDOM = "random"
 AUTO = "auto"
@@ -28,7 +28,8 @@ class Strategy:
     density : {"knn", "global"}
     auto : bool
         Choose the fixed strategy (U*I*D or U*D) before every pick from what the labels show,
-        instead of using ``factors`` (see :mod:`core.auto`); ``uncertainty`` and ``density``
+        instead of using ``factors`` (see :mod:`labelwise.engine.auto`); ``uncertainty`` and
+        ``density``
         are the settings of those strategies.
     """
 

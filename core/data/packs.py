@@ -38,8 +38,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from core.datasets import Dataset
-from core.errors import InvalidInputError, LabelwiseError, describe_rows
+from .datasets import Dataset
+from ..errors import InvalidInputError, LabelwiseError, describe_rows
 
 PACK_FORMAT_VERSION = 1
 VECTOR_DTYPES = ("float32", "float16", "uint8")
@@ -53,12 +53,12 @@ class PackError(LabelwiseError, OSError):
 def data_dir() -> Path:
     """The project's ``data/`` folder (``LABELWISE_PACKS_DIR`` overrides it).
 
-    Not ``LABELWISE_DATA_DIR``: that one moves the labeling store (see :mod:`core.store`).
+    Not ``LABELWISE_DATA_DIR``: that one moves the labeling store (see :mod:`labelwise.labels.store`).
     """
     override = os.environ.get("LABELWISE_PACKS_DIR")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parent.parent / "data"
+    return Path(__file__).resolve().parents[2] / "data"
 
 
 def packs_dir() -> Path:
@@ -281,7 +281,7 @@ def read_metadata(folder: str | Path) -> dict:
 
 
 def read_pack(folder: str | Path) -> Dataset:
-    """Load a pack folder as a :class:`~core.datasets.Dataset` (float32 vectors)."""
+    """Load a pack folder as a :class:`~labelwise.data.datasets.Dataset` (float32 vectors)."""
     folder = Path(folder)
     meta = read_metadata(folder)
     vectors = _read_vectors(folder, meta)
@@ -432,7 +432,7 @@ def build_fruits(out: Path, source=None, progress=None) -> Path:
     ``source`` is the fruits folder holding ``manifest.csv``. Vectors are the uint8 AvgPool codes
     of the quantised model with its scale and zero point, i.e. stored losslessly.
     """
-    from core.encoders import get_encoder
+    from .encoders import get_encoder
 
     root = _source_folder(source, "fruits", "manifest.csv")
     manifest = _read_csv(root / "manifest.csv")
@@ -476,7 +476,7 @@ def build_sentiment140(out: Path, source=None, progress=None) -> Path:
 
     ``source`` is ``sample20k.csv`` or the folder holding it.
     """
-    from core.encoders import get_encoder
+    from .encoders import get_encoder
 
     path = Path(_shown_source(source) or "")
     if path.is_dir():
@@ -554,7 +554,7 @@ def _thumbnail(path: Path) -> bytes:
 
     from PIL import Image
 
-    from core.encoders import open_image
+    from .encoders import open_image
 
     image = open_image(path, where=str(path))
     image.thumbnail((FRUITS_THUMBNAIL_PX, FRUITS_THUMBNAIL_PX), Image.Resampling.LANCZOS)
