@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 PYTHON ?= python3
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 PORT ?= 8501
+# 127.0.0.1: this machine only. `make dashboard ADDRESS=0.0.0.0` serves the network (turn
+# logins on first: see README, "Deploying").
+ADDRESS ?= 127.0.0.1
 
 .PHONY: dashboard test setup setup-dev lint bench chromium
 
@@ -31,7 +34,7 @@ chromium:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 dashboard: setup
-	$(VENV)/bin/streamlit run dashboard/app.py --server.port $(PORT)
+	$(VENV)/bin/labelwise dashboard --address $(ADDRESS) --port $(PORT)
 
 lint: setup-dev
 	$(VENV)/bin/ruff check .

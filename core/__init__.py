@@ -32,12 +32,12 @@ from .errors import (
     EmptyPoolError,
     InvalidInputError,
     LabelwiseError,
-    NotFittedError,
     UnknownItemError,
 )
 
 # Public names served on first use: name -> module (relative to this package).
 _LAZY = {
+    "NotFittedError": "errors",  # builds on scikit-learn, which costs a second to import
     "KNNClassifier": "engine.classifier",
     "Dataset": "data.datasets",
     "list_datasets": "data.datasets",
@@ -64,22 +64,84 @@ _LAZY = {
     "export_project": "labels.export",
     "load_knn_model": "labels.export",
     "save_knn_model": "labels.export",
+    # The strategy contract (scorers, strategies, policies, the read-only view) and what the
+    # dashboard needs besides.
+    "DEFAULT_UNCERTAINTY": "engine.scorers",
+    "DENSITY_KINDS": "engine.scorers",
+    "UNCERTAINTY_MEASURES": "engine.scorers",
+    "load_scorer_modules": "engine.scorers",
+    "pool_density": "engine.scorers",
+    "unregister_scorer": "engine.scorers",
+    "expand_strategies": "engine.strategy",
+    "product_names": "engine.strategy",
+    "LabeledView": "engine.view",
+    "Policy": "engine.policies",
+    "FixedPolicy": "engine.policies",
+    "RandomPolicy": "engine.policies",
+    "AutoPolicy": "engine.auto",
+    "available_packs": "data.packs",
+    "make_folds": "studies.folds",
+    "holdout_accuracy": "studies.evaluation",
+    "holdout_scores": "studies.evaluation",
+    "learning_curve_chart": "studies.charts",
+    "DatasetMismatchError": "labels.projects",
+    "skip_item": "labels.projects",
+    "strategy_settings": "labels.projects",
+    "unlabel_item": "labels.projects",
+    "default_store_path": "labels.store",
+    "labeled_items": "labels.export",
+    # Logins and roles for a shared dashboard (labels/accounts.py).
+    "User": "labels.accounts",
+    "LoginThrottle": "labels.accounts",
+    "authenticate": "labels.accounts",
+    "can": "labels.accounts",
+    "load_accounts": "labels.accounts",
+    "visible_projects": "labels.accounts",
 }
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load lazily
     from .data.datasets import Dataset, list_datasets, load_dataset
     from .data.encoders import get_encoder
     from .data.loaders import guess_columns, load_user_data
+    from .data.packs import available_packs
+    from .engine.auto import AutoPolicy
     from .engine.classifier import KNNClassifier
-    from .labels.export import export_project, load_knn_model, save_knn_model
+    from .engine.policies import FixedPolicy, Policy, RandomPolicy
+    from .engine.scorers import (
+        DEFAULT_UNCERTAINTY,
+        DENSITY_KINDS,
+        UNCERTAINTY_MEASURES,
+        load_scorer_modules,
+        pool_density,
+        unregister_scorer,
+    )
+    from .engine.strategy import expand_strategies, product_names
+    from .engine.view import LabeledView
+    from .errors import NotFittedError
+    from .labels.accounts import (
+        LoginThrottle,
+        User,
+        authenticate,
+        can,
+        load_accounts,
+        visible_projects,
+    )
+    from .labels.export import export_project, labeled_items, load_knn_model, save_knn_model
     from .labels.projects import (
+        DatasetMismatchError,
         bind_project,
         dataset_fingerprint,
         label_item,
         resume_session,
+        skip_item,
+        strategy_settings,
         sync,
+        unlabel_item,
     )
-    from .labels.store import LabelStore
+    from .labels.store import LabelStore, default_store_path
+    from .studies.charts import learning_curve_chart
+    from .studies.evaluation import holdout_accuracy, holdout_scores
+    from .studies.folds import make_folds
     from .studies.metrics import (
         aulc,
         efficiency,
@@ -106,43 +168,73 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "DEFAULT_UNCERTAINTY",
+    "DENSITY_KINDS",
     "SCORERS",
+    "UNCERTAINTY_MEASURES",
+    "AutoPolicy",
     "Dataset",
+    "DatasetMismatchError",
     "EmptyPoolError",
+    "FixedPolicy",
     "InvalidInputError",
     "KNNClassifier",
     "LabelStore",
+    "LabeledView",
     "LabelingSession",
     "LabelwiseError",
+    "LoginThrottle",
     "NotFittedError",
+    "Policy",
+    "RandomPolicy",
     "Scorer",
     "Strategy",
     "UnknownItemError",
+    "User",
     "aulc",
+    "authenticate",
+    "available_packs",
     "bind_project",
+    "can",
     "dataset_fingerprint",
+    "default_store_path",
     "efficiency",
+    "expand_strategies",
     "export_project",
     "get_encoder",
     "guess_columns",
+    "holdout_accuracy",
+    "holdout_scores",
     "label_item",
+    "labeled_items",
     "labels_to_target",
+    "learning_curve_chart",
     "learning_curves",
     "list_datasets",
+    "load_accounts",
     "load_dataset",
     "load_knn_model",
     "load_results",
+    "load_scorer_modules",
     "load_user_data",
+    "make_folds",
     "median_step_seconds",
     "metric_at",
+    "pool_density",
+    "product_names",
     "register_scorer",
     "registered_scorers",
     "resume_session",
     "save_knn_model",
     "save_results",
     "simulate",
+    "skip_item",
+    "strategy_settings",
     "summary_table",
     "sync",
+    "unlabel_item",
+    "unregister_scorer",
+    "visible_projects",
 ]
 
 __version__ = "0.1.0"

@@ -4,11 +4,16 @@ Every error the engine raises on purpose is a :class:`LabelwiseError`, with a me
 the problem and the place (row, column, file) so the user can act on it. Subclasses also derive
 from the matching built-in exception, so ``except ValueError`` keeps working for callers that
 follow scikit-learn's conventions.
+
+:class:`NotFittedError` also derives from scikit-learn's ``NotFittedError``, so that
+``except sklearn.exceptions.NotFittedError`` and scikit-learn's estimator checks recognise it.
+It is built on first use (PEP 562 ``__getattr__``): importing scikit-learn costs about a second,
+and ``import labelwise`` must not pay it for a session that never builds a classifier.
 """
 
 from __future__ import annotations
 
-from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+from typing import TYPE_CHECKING, Any
 
 
 class LabelwiseError(Exception):
@@ -27,8 +32,28 @@ class UnknownItemError(LabelwiseError, IndexError):
     """An item index is outside the pool, or the item is not in the expected state."""
 
 
-class NotFittedError(LabelwiseError, _SklearnNotFittedError):
-    """A classifier was used before ``fit``."""
+def _not_fitted_error() -> type[Exception]:
+    from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+
+    class NotFittedError(LabelwiseError, SklearnNotFittedError):
+        """A classifier was used before ``fit``."""
+
+    NotFittedError.__module__ = __name__
+    return NotFittedError
+
+
+if TYPE_CHECKING:  # type checkers see a plain class; at run time it is built on first use
+    from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
+    class NotFittedError(LabelwiseError, _SklearnNotFittedError):
+        """A classifier was used before ``fit``."""
+
+
+def __getattr__(name: str) -> Any:
+    if name == "NotFittedError":
+        # setdefault: two threads racing here still end up sharing one class.
+        return globals().setdefault(name, _not_fitted_error())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def describe_rows(rows, limit: int = 5) -> str:

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from labelwise import guess_columns, load_user_data
+from labelwise import LabelwiseError, guess_columns, load_user_data
 from labelwise.dashboard import state, widgets
-from labelwise.errors import LabelwiseError
 
 UPLOAD_TYPES = ["csv", "tsv", "parquet", "pq", "npy", "npz", "zip"]
 NONE = "(none)"
@@ -71,7 +70,7 @@ def _form(source, filename: str | None, name: str) -> None:
         digest = _digest_of(source)
         guess = _guess(digest, source, filename)
         options = _choices(guess)
-        if st.button(f"Load {name}", type="primary", key="byo_load"):
+        if st.button(f"Load {widgets.escape_markdown(name)}", type="primary", key="byo_load"):
             _load(source, filename, options, digest)
     except LabelwiseError as exc:
         state.show_error(exc)

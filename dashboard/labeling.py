@@ -3,7 +3,7 @@
 Plain Python (no Streamlit) so the label-click benchmark can drive exactly what a click runs.
 The engine does the work (:class:`labelwise.LabelingSession`); this module only keeps the small
 bookkeeping a person needs around it: what to undo, what was skipped, what is suggested now;
-with a store project attached, every action goes through :mod:`labelwise.labels.projects`, which
+with a store project attached, every action goes through labelwise.label_item and co., which
 commits it
 to the store *before* the session changes and the next item is chosen.
 """
@@ -15,11 +15,20 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from labelwise import KNNClassifier, LabelingSession, Strategy
-from labelwise.data.datasets import Dataset
-from labelwise.engine.scorers import DEFAULT_UNCERTAINTY
-from labelwise.errors import EmptyPoolError, InvalidInputError
-from labelwise.labels import projects
+from labelwise import (
+    DEFAULT_UNCERTAINTY,
+    Dataset,
+    EmptyPoolError,
+    InvalidInputError,
+    LabelingSession,
+    Strategy,
+    holdout_accuracy,
+    label_item,
+    resume_session,
+    skip_item,
+    unlabel_item,
+)
+from labelwise import sync as sync_project
 
 HOLDOUT_FRACTION = 0.1
 HOLDOUT_MAX = 500
@@ -30,12 +39,13 @@ HOLDOUT_SEED = 0
 class Settings:
     """What the sidebar controls: the strategy and the kNN vote."""
 
-    factors: tuple[str, ...] = ("U", "I", "D")
+    # Letters of registered scorers (labelwise.registered_scorers); the default is U*I*D.
+    factors: tuple[str, ...] = Strategy().factors
     uncertainty: str = DEFAULT_UNCERTAINTY
     density: str = "knn"
     k: int = 5
     weights: str = "uniform"
-    # Choose the mix per pick (labelwise.engine.auto); ``factors`` is then unused.
+    # Choose the mix per pick (labelwise.AutoPolicy); ``factors`` is then unused.
     auto: bool = False
 
     @property
@@ -108,7 +118,7 @@ class Action:
 
 @dataclass
 class Link:
-    """Where a desk's labels are stored: a :class:`labelwise.labels.store.LabelStore` project."""
+    """Where a desk's labels are stored: a :class:`labelwise.LabelStore` project."""
 
     store: object
     project: str
@@ -130,7 +140,7 @@ class LabelDesk:
     seed : int
     link : Link, optional
         A store project: the session is resumed from it, and every label, unlabel and skip is
-        committed to it (by :mod:`labelwise.labels.projects`) before the session changes, so a
+        committed to it (by :func:`labelwise.label_item` and co.) before the session changes, so a
         label shown as done is on disk. Without it labels live in this object only.
     """
 
@@ -160,7 +170,7 @@ class LabelDesk:
 
     def _new_session(self, settings: Settings, density_values) -> LabelingSession:
         if self.link is not None:
-            return projects.resume_session(
+            return resume_session(
                 self.link.store, self.link.project, self.split.pool, settings.strategy,
                 k=settings.k, weights=settings.weights, seed=self.seed,
                 density_values=density_values, fingerprint=self.link.fingerprint)
@@ -193,13 +203,13 @@ class LabelDesk:
         if self.link is None:
             self.session.label(item, label)
         else:
-            projects.label_item(self.session, item, label, who=self.link.who)
+            label_item(self.session, item, label, who=self.link.who)
 
     def _unset(self, item: int) -> None:
         if self.link is None:
             self.session.unlabel(item)
         else:
-            projects.unlabel_item(self.session, item, who=self.link.who)
+            unlabel_item(self.session, item, who=self.link.who)
 
     def label(self, item: int, label: Hashable) -> None:
         """Label ``item`` (committed to the store first, when linked), then move on."""
@@ -215,7 +225,7 @@ class LabelDesk:
         """Set ``item`` aside for this session: it is not suggested again until undone."""
         item = int(item)
         if self.link is not None:
-            projects.skip_item(self.session, item, who=self.link.who)
+            skip_item(self.session, item, who=self.link.who)
         self.skipped.append(item)
         self.history.append(Action(item, "skip"))
         self._changed(item)
@@ -244,7 +254,7 @@ class LabelDesk:
         """Take in labels other people stored since the last run; returns how many."""
         if self.link is None:
             return 0
-        events = projects.sync(self.session)
+        events = sync_project(self.session)
         if len(events):
             self.version += 1
             in_pool = set(self.session.pool.tolist())
@@ -321,17 +331,10 @@ class LabelDesk:
             return None
         if self._accuracy[0] == self.version:
             return self._accuracy[1]
-        # Same model as session.classifier(), but always exact search: the labeled set changes
-        # on every click, and building an HNSW graph (above 5,000 labels) per click would not
-        # be instant. Brute force over the small holdout stays cheap.
-        labels = self.session.labels
-        items = np.fromiter(labels, dtype=np.int64, count=len(labels))
-        model = KNNClassifier(n_neighbors=self.session.k, weights=self.session.weights,
-                              exact_threshold=np.iinfo(np.int64).max)
-        model.fit(self.session.vectors[items], np.array(list(labels.values()), dtype=object))
-        predicted = model.predict(self.split.holdout_vectors)
-        truth = self.split.holdout_labels
-        accuracy = float(np.mean([p == t for p, t in zip(predicted, truth, strict=True)]))
+        # The one held-out path (the simulation's): exact search over the small holdout, in
+        # blocked matrix products, so a click never builds an HNSW graph.
+        accuracy = holdout_accuracy(self.session, self.split.holdout_vectors,
+                                    self.split.holdout_labels)
         self._accuracy = (self.version, accuracy)
         return accuracy
 
@@ -344,6 +347,8 @@ class LabelDesk:
         return predicted, dict(zip(self.session.classes, proba.tolist(), strict=True))
 
     def why(self, item: int):
-        """U, I, D percentiles (0-100) of ``item`` within the unlabeled pool."""
+        """Percentile (0-100) of ``item`` within the unlabeled pool for every score letter
+        (U, I, D and any other registered scorer)."""
         scores = self.session.scores()
-        return (scores.loc[int(item), ["U", "I", "D"]] * 100).astype(float)
+        letters = [scorer.letter for scorer in self.session.score_columns()]
+        return (scores.loc[int(item), letters] * 100).astype(float)

@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import streamlit as st
 
+from labelwise import (
+    LabelStore,
+    bind_project,
+    dataset_fingerprint,
+    default_store_path,
+    strategy_settings,
+)
 from labelwise.dashboard.labeling import Link, Settings, Split
-from labelwise.labels import projects
-from labelwise.labels.store import LabelStore, default_store_path
 
 
 @st.cache_resource(show_spinner=False)
@@ -32,7 +37,7 @@ def project_name(default: str) -> str:
 
 @st.cache_resource(show_spinner="Fingerprinting the dataset (once)...")
 def pool_fingerprint(source_key: str, _split: Split) -> str:
-    return projects.dataset_fingerprint(_split.pool)
+    return dataset_fingerprint(_split.pool)
 
 
 def link_for(source_key: str, split: Split, settings: Settings, project: str,
@@ -40,8 +45,8 @@ def link_for(source_key: str, split: Split, settings: Settings, project: str,
     """Open (or create) ``project`` for the pool and return the desk's link to it."""
     store = open_store(store_path())
     fingerprint = pool_fingerprint(source_key, split)
-    projects.bind_project(
+    bind_project(
         store, project, split.pool, dataset_id=source_key, fingerprint=fingerprint,
-        settings=projects.strategy_settings(settings.strategy, k=settings.k,
-                                            weights=settings.weights, seed=seed))
+        settings=strategy_settings(settings.strategy, k=settings.k, weights=settings.weights,
+                                   seed=seed))
     return Link(store, project, who, fingerprint)

@@ -14,7 +14,7 @@ import numpy as np
 import streamlit as st
 
 import labelwise
-from labelwise.errors import LabelwiseError
+from labelwise import LabelwiseError
 
 # Built-in packs, in the order the dashboard prefers them when opening.
 PACKS = ("fruits", "sentiment140", "digits", "moons")
@@ -72,9 +72,7 @@ def content_key(data) -> str:
 def available_packs() -> list[str]:
     """Built-in packs present on this machine: the known ones in preference order, then any
     other pack folder."""
-    from labelwise.data.packs import available_packs as on_disk
-
-    present = on_disk()
+    present = labelwise.available_packs()
     return [p for p in PACKS if p in present] + [p for p in present if p not in PACKS]
 
 
@@ -127,14 +125,7 @@ def density(source_key: str, kind: str, _vectors: np.ndarray) -> np.ndarray:
 
     ``_vectors`` is not hashed (leading underscore): ``source_key`` names the dataset.
     """
-    from labelwise.engine.index import global_density, knn_density
-    from labelwise.engine.scorers import DENSITY_NEIGHBORS
-    from labelwise.engine.vectors import as_unit_rows
-
-    unit = as_unit_rows(_vectors, name="vectors")
-    if kind == "knn":
-        return knn_density(unit, DENSITY_NEIGHBORS)
-    return global_density(unit)
+    return labelwise.pool_density(_vectors, kind, normalize=True)
 
 
 @st.cache_resource(show_spinner="Setting a holdout aside...")

@@ -99,12 +99,45 @@ def show_item(dataset, row: int, *, width: int = 320, caption: str | None = None
 
 
 def format_label(value) -> str:
+    """A label as plain text (for tables and charts, which show text literally)."""
     return "—" if value is None else str(value)
 
 
+# Every ASCII punctuation character may be backslash-escaped in CommonMark, and the escaped
+# character is always shown literally; escaping all of them means no syntax (links, images,
+# emphasis, code, headings, tables, HTML, math, Streamlit's :color[...] directives) can form.
+_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+# Invisible, and not a word character: breaks the spans that GitHub-flavoured Markdown turns
+# into links after escapes are resolved (http://..., www...., name@host) and emoji :codes:.
+_WORD_JOINER = "\u2060"
+_LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+
+
 def escape_markdown(value) -> str:
-    """Text shown where Streamlit reads Markdown (labels, metrics) kept literal."""
+    """Any user-given string (label, id, file, project, labeler or column name) shown
+    literally where Streamlit reads Markdown: ``st.markdown``/``st.caption``/``st.write``,
+    titles, widget labels and help, metric labels and values, image captions, expanders.
+
+    Every ASCII punctuation character is backslash-escaped, line breaks become spaces (a
+    label is one line), and a word joiner (U+2060, invisible) follows each ``:`` and ``@`` and
+    splits ``www.``, so no automatic link or emoji code can form either.
+    """
+    out = []
     text = str(value)
-    for char in "\\`*_{}[]<>()#+-.!|:~$":
-        text = text.replace(char, "\\" + char)
-    return text
+    for n, char in enumerate(text):
+        if char in _LINE_BREAKS:
+            out.append(" ")
+        elif char in _PUNCTUATION:
+            if char == "." and text[max(0, n - 3):n].lower() == "www":
+                out.append(_WORD_JOINER)
+            out.append("\\" + char)
+            if char in ":@":
+                out.append(_WORD_JOINER)
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def markdown_label(value) -> str:
+    """A label for a Markdown context: :func:`format_label`, then :func:`escape_markdown`."""
+    return escape_markdown(format_label(value))

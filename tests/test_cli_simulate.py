@@ -5,12 +5,12 @@ import pandas as pd
 from PIL import Image
 
 from labelwise.cli.main import main
-from labelwise.cli.simulate import expand_strategies
 from labelwise.data.packs import write_pack
+from labelwise.engine.strategy import expand_strategies
 
 
 def test_auto_runs_from_the_command_line_and_keeps_its_settings(tmp_path):
-    strategies = expand_strategies("auto,U*I*D", "entropy", "knn")
+    strategies = expand_strategies("auto,U*I*D", uncertainty="entropy", density="knn")
     assert [s.label for s in strategies] == ["auto (entropy, knn density)",
                                              "U*I*D (entropy, knn density)"]
     out = tmp_path / "results"
@@ -93,8 +93,9 @@ def test_bad_options_give_a_clear_error(tmp_path, capsys):
 
 
 def test_uncertainty_and_density_options_multiply_strategies():
-    labels = [s.label for s in expand_strategies("random,U,I*D,U*I*D", "margin,entropy",
-                                                 "knn,global")]
+    labels = [s.label for s in expand_strategies("random,U,I*D,U*I*D",
+                                                 uncertainty="margin,entropy",
+                                                 density="knn,global")]
     assert labels == [
         "random", "U (margin)", "U (entropy)", "I*D (knn density)", "I*D (global density)",
         "U*I*D (margin, knn density)", "U*I*D (margin, global density)",

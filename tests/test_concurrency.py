@@ -149,6 +149,7 @@ WRITER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_processes_write_one_store_at_once(tmp_path):
     LabelStore(tmp_path).create_project("p", "d", "sha256:x")
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(REPO), str(tmp_path), str(p)],
@@ -167,6 +168,7 @@ def test_processes_write_one_store_at_once(tmp_path):
     assert len(store.events("p")) == 600
 
 
+@pytest.mark.slow
 def test_a_long_lock_is_waited_out_and_a_stuck_one_named(tmp_path):
     store = LabelStore(tmp_path)
     store.create_project("p", "d", "sha256:x")

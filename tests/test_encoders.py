@@ -7,7 +7,6 @@ import hashlib
 import io
 import shutil
 import sqlite3
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,18 +16,14 @@ from PIL import Image
 from labelwise import InvalidInputError
 from labelwise.data.encoders import EncoderError, get_encoder, open_image
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FRUITS = SHARED / "datasets" / "fruits"
-TWEETS = SHARED / "datasets" / "sentiment140" / "sample20k.csv"
-
 
 def cosine(a, b):
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
 @pytest.fixture(scope="module")
-def manifest():
-    return pd.read_csv(FRUITS / "manifest.csv")
+def manifest(fruits_dir):
+    return pd.read_csv(fruits_dir / "manifest.csv")
 
 
 @pytest.fixture
@@ -44,21 +39,23 @@ def progress_log():
 # ---------------------------------------------------------------------------- MobileNet-v2
 
 
-def test_mobilenet_embeds_shared_photos_and_an_augmented_copy_stays_close(manifest, cache_dir):
+def test_mobilenet_embeds_shared_photos_and_an_augmented_copy_stays_close(fruits_dir, manifest,
+                                                                         cache_dir):
     first_group = manifest["group"][manifest["group"].duplicated()].iloc[0]
     group = manifest[manifest["group"] == first_group]
-    original, copy = (FRUITS / f for f in group["file"].iloc[:2])
+    original, copy = (fruits_dir / f for f in group["file"].iloc[:2])
     other_class = manifest[manifest["label"] != group["label"].iloc[0]]["file"].iloc[0]
     encoder = get_encoder("mobilenet_v2", cache_dir=cache_dir)
-    vectors = encoder.encode([original, copy, FRUITS / other_class])
+    vectors = encoder.encode([original, copy, fruits_dir / other_class])
     assert vectors.shape == (3, 1280) and vectors.dtype == np.float32
     assert np.isfinite(vectors).all() and (vectors >= 0).all()  # an average of ReLU6 outputs
     assert cosine(vectors[0], vectors[1]) > cosine(vectors[0], vectors[2])
 
 
-def test_mobilenet_gives_the_same_vector_for_a_path_its_bytes_and_its_pil_image(manifest,
+def test_mobilenet_gives_the_same_vector_for_a_path_its_bytes_and_its_pil_image(fruits_dir,
+                                                                                manifest,
                                                                                 cache_dir):
-    path = FRUITS / manifest["file"].iloc[0]
+    path = fruits_dir / manifest["file"].iloc[0]
     encoder = get_encoder("mobilenet_v2", cache=False)
     by_path, by_bytes, by_pil = encoder.encode(
         [path, path.read_bytes(), Image.open(path).convert("RGB")])
@@ -66,8 +63,8 @@ def test_mobilenet_gives_the_same_vector_for_a_path_its_bytes_and_its_pil_image(
     assert cosine(by_path, by_pil) > 0.999
 
 
-def test_mobilenet_dequantises_the_avgpool_codes_with_the_tensor_scale(manifest):
-    paths = [FRUITS / f for f in manifest["file"].iloc[:2]]
+def test_mobilenet_dequantises_the_avgpool_codes_with_the_tensor_scale(fruits_dir, manifest):
+    paths = [fruits_dir / f for f in manifest["file"].iloc[:2]]
     encoder = get_encoder("mobilenet_v2", cache=False)
     codes, scale, zero_point = encoder.quantized(paths)
     assert codes.dtype == np.uint8 and codes.shape == (2, 1280)
@@ -75,8 +72,8 @@ def test_mobilenet_dequantises_the_avgpool_codes_with_the_tensor_scale(manifest)
                                rtol=1e-6)
 
 
-def test_cache_embeds_nothing_twice_and_keys_on_content(manifest, cache_dir):
-    path = FRUITS / manifest["file"].iloc[3]
+def test_cache_embeds_nothing_twice_and_keys_on_content(fruits_dir, manifest, cache_dir):
+    path = fruits_dir / manifest["file"].iloc[3]
     encoder = get_encoder("mobilenet_v2", cache_dir=cache_dir)
     first_calls, first = progress_log()
     encoder.encode([path], progress=first)
@@ -110,8 +107,8 @@ def test_default_cache_folder_is_under_the_working_directory(tmp_path, monkeypat
     assert default_cache_dir() == tmp_path / "elsewhere"
 
 
-def test_progress_reports_every_batch_up_to_the_total(manifest):
-    paths = [FRUITS / f for f in manifest["file"].iloc[10:15]]
+def test_progress_reports_every_batch_up_to_the_total(fruits_dir, manifest):
+    paths = [fruits_dir / f for f in manifest["file"].iloc[10:15]]
     calls, progress = progress_log()
     get_encoder("mobilenet_v2", cache=False).encode(paths, batch_size=2, progress=progress)
     assert calls == [(0, 5), (2, 5), (4, 5), (5, 5)]
@@ -141,8 +138,8 @@ def test_decompression_bombs_are_refused_before_decoding():
 
 
 @pytest.fixture(scope="module")
-def tweets():
-    return pd.read_csv(TWEETS, nrows=8)["text"].tolist()
+def tweets(tweets_csv):
+    return pd.read_csv(tweets_csv, nrows=8)["text"].tolist()
 
 
 def test_use_embeds_shared_tweets_as_unit_512_vectors(tweets, cache_dir):
@@ -213,11 +210,12 @@ def test_tfhub_text_model_from_a_local_folder(saved_models, cache_dir):
 
 
 @pytest.mark.tfhub
-def test_tfhub_image_model_reads_input_size_and_pools_feature_maps(saved_models, manifest):
+def test_tfhub_image_model_reads_input_size_and_pools_feature_maps(fruits_dir, saved_models,
+                                                                   manifest):
     encoder = get_encoder(f"tfhub:{saved_models / 'image'}", cache=False)
     assert encoder.kind == "image" and encoder.dimension == 9
     red, green = Image.new("RGB", (50, 40), (255, 0, 0)), Image.new("RGB", (50, 40), (0, 255, 0))
-    vectors = encoder.encode([red, green, FRUITS / manifest["file"].iloc[0]])
+    vectors = encoder.encode([red, green, fruits_dir / manifest["file"].iloc[0]])
     np.testing.assert_allclose(vectors[0, :3], [1, 0, 0], atol=1e-6)
     np.testing.assert_allclose(vectors[1, :3], [0, 1, 0], atol=1e-6)
     assert 0 < vectors[2, :3].min() < vectors[2, :3].max() < 1

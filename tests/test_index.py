@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from labelwise.engine.index import HnswParams, NeighborIndex, exact_top_k, knn_density
+from labelwise.engine.topk import top_k
 from labelwise.engine.vectors import as_unit_rows
 from labelwise.errors import InvalidInputError
 
@@ -62,3 +63,15 @@ def test_dimension_mismatch_is_a_clear_error(clustered):
     index = NeighborIndex(clustered[:10])
     with pytest.raises(InvalidInputError, match="16 features but the model was built on 32"):
         index.query(np.ones((1, 16), np.float32), 3)
+
+
+@pytest.mark.parametrize("k", [0, 1, 3, 8, 9, 15, 20])
+def test_top_k_equals_a_stable_sort_with_ties(k):
+    """The one top-k (kNN state, exact search, density candidates): ties go to lower columns."""
+    rng = np.random.default_rng(k)
+    scores = rng.integers(0, 4, (50, 20)).astype(np.float32)  # many exact ties
+    scores[rng.random((50, 20)) < 0.1] = -np.inf
+    want = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    pos, values = top_k(scores, k)
+    np.testing.assert_array_equal(pos, want)
+    np.testing.assert_array_equal(values, np.take_along_axis(scores, want, axis=1))

@@ -17,10 +17,6 @@ from labelwise import InvalidInputError, LabelwiseError
 from labelwise.data.encoders import get_encoder
 from labelwise.data.loaders import guess_columns, load_user_data
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FRUITS = SHARED / "datasets" / "fruits"
-TWEETS = SHARED / "datasets" / "sentiment140" / "sample20k.csv"
-
 
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
@@ -28,18 +24,18 @@ def private_cache(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def tweets():
-    table = pd.read_csv(TWEETS, nrows=200)[["ids", "target", "user", "text"]]
+def tweets(tweets_csv):
+    table = pd.read_csv(tweets_csv, nrows=200)[["ids", "target", "user", "text"]]
     return table.groupby("target").head(3).reset_index(drop=True)  # 3 negative, 3 positive
 
 
 @pytest.fixture(scope="module")
-def photos():
+def photos(fruits_dir):
     """Two photos from each of two classes."""
-    manifest = pd.read_csv(FRUITS / "manifest.csv")
+    manifest = pd.read_csv(fruits_dir / "manifest.csv")
     picked = manifest.groupby("label").head(2)
     picked = picked[picked["label"].isin(["freshbanana", "rottenapples"])]
-    return [(row.label, FRUITS / row.file) for row in picked.itertuples()]
+    return [(row.label, fruits_dir / row.file) for row in picked.itertuples()]
 
 
 def image_folder(root: Path, photos) -> Path:

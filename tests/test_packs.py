@@ -1,7 +1,6 @@
 """Shipped packs: format, contents, reproducibility against the shared source, size budget."""
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,10 +20,6 @@ from labelwise.data.packs import (
     write_pack,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FRUITS = SHARED / "datasets" / "fruits"
-TWEETS = SHARED / "datasets" / "sentiment140" / "sample20k.csv"
-
 
 def row_cosines(a, b):
     return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
@@ -40,8 +35,8 @@ def sentiment():
     return load_dataset("sentiment140")
 
 
-def test_fruits_pack_holds_every_photo_with_its_group(fruits):
-    manifest = pd.read_csv(FRUITS / "manifest.csv")
+def test_fruits_pack_holds_every_photo_with_its_group(fruits_dir, fruits):
+    manifest = pd.read_csv(fruits_dir / "manifest.csv")
     assert len(fruits) == 7521 and fruits.kind == "image"
     assert fruits.vectors.shape == (7521, 1280) and fruits.vectors.dtype == np.float32
     assert fruits.classes == sorted(manifest["label"].unique())
@@ -57,16 +52,16 @@ def test_fruits_thumbnails_are_small_jpegs(fruits):
         assert image.format == "JPEG" and max(image.size) <= 128
 
 
-def test_fruits_vectors_are_reproduced_by_re_embedding_source_photos(fruits):
-    manifest = pd.read_csv(FRUITS / "manifest.csv")
+def test_fruits_vectors_are_reproduced_by_re_embedding_source_photos(fruits_dir, fruits):
+    manifest = pd.read_csv(fruits_dir / "manifest.csv")
     rows = [0, 1234, 4321, 7520]
     fresh = get_encoder("mobilenet_v2", cache=False).encode(
-        [FRUITS / f for f in manifest["file"].iloc[rows]])
+        [fruits_dir / f for f in manifest["file"].iloc[rows]])
     assert row_cosines(fresh, fruits.vectors[rows]).min() >= 0.999
 
 
-def test_sentiment_pack_maps_targets_to_negative_and_positive(sentiment):
-    source = pd.read_csv(TWEETS)
+def test_sentiment_pack_maps_targets_to_negative_and_positive(tweets_csv, sentiment):
+    source = pd.read_csv(tweets_csv)
     assert len(sentiment) == 20000 and sentiment.kind == "text"
     assert sentiment.classes == ["negative", "positive"]
     assert (sentiment.labels == "positive").sum() == 10058
@@ -74,9 +69,9 @@ def test_sentiment_pack_maps_targets_to_negative_and_positive(sentiment):
     assert sentiment.vectors.shape == (20000, 512)
 
 
-def test_sentiment_vectors_are_reproduced_by_re_embedding_source_tweets(sentiment):
+def test_sentiment_vectors_are_reproduced_by_re_embedding_source_tweets(tweets_csv, sentiment):
     rows = [0, 777, 19999]
-    texts = pd.read_csv(TWEETS)["text"].iloc[rows].tolist()
+    texts = pd.read_csv(tweets_csv)["text"].iloc[rows].tolist()
     fresh = get_encoder("use", cache=False).encode(texts)
     assert row_cosines(fresh, sentiment.vectors[rows]).min() >= 0.999
 

@@ -31,10 +31,10 @@ def _dataset(n=400, d=12, seed=0, name="synthetic") -> Dataset:
                    "points")
 
 
-def _canonical(nb):
+def _canonical(view):
     """Neighbour slots sorted best first (slot order inside a row is arbitrary)."""
-    order = np.lexsort((nb.seq, -nb.sim))
-    return {name: np.take_along_axis(getattr(nb, name), order, axis=1)
+    order = np.lexsort((view.neighbor_seq, -view.neighbor_sim))
+    return {name: np.take_along_axis(getattr(view, f"neighbor_{name}"), order, axis=1)
             for name in ("sim", "idx", "seq", "cls")}
 
 
@@ -48,7 +48,7 @@ def _assert_same_state(live: LabelingSession, resumed: LabelingSession) -> None:
     assert resumed.classes == live.classes
     assert resumed.labels == live.labels
     np.testing.assert_array_equal(resumed.labeled, live.labeled)
-    a, b = _canonical(live._neighbors), _canonical(resumed._neighbors)
+    a, b = _canonical(live.view()), _canonical(resumed.view())
     for name in ("idx", "cls"):
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
     # Sequence numbers only order labels (undone labels leave gaps in a live session, a bulk

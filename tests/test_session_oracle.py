@@ -43,8 +43,9 @@ def check_against_oracle(session: LabelingSession, labels: dict[int, str], order
                          measure: str, density: str, weights: str) -> None:
     X = session.vectors
     expected_nbrs = oracle.neighbors(X, order, session.k)
+    view = session.view()
     for row in range(len(X)):
-        idx, sim, _ = session._neighbors.neighbors_of(row)
+        idx, sim, _ = view.neighbors_of(row)
         assert idx.tolist() == [j for j, _ in expected_nbrs[row]], f"row {row}"
         np.testing.assert_array_equal(sim, np.float32([s for _, s in expected_nbrs[row]]))
     proba = session.predict_proba()

@@ -11,16 +11,13 @@ from labelwise.data.datasets import Dataset
 from labelwise.engine.index import global_density, knn_density
 from labelwise.engine.vectors import as_unit_rows
 from labelwise.errors import InvalidInputError
+from labelwise.studies import shared as shared_data
 from labelwise.studies import simulation as sim
-from labelwise.studies.simulation import (
-    TestSetPredictions,
-    accuracy_and_macro_f1,
-    make_folds,
-    resolve_strategies,
-    save_results,
-    simulate,
-)
-from labelwise.studies.simulation import load_results as read_results
+from labelwise.studies.evaluation import TestSetPredictions, accuracy_and_macro_f1
+from labelwise.studies.folds import make_folds, session_seed
+from labelwise.studies.results import load_results as read_results
+from labelwise.studies.results import save_results
+from labelwise.studies.simulation import resolve_strategies, simulate
 
 
 def digits_dataset(n=600, groups=False):
@@ -118,7 +115,7 @@ def reference_run(ds, strategy, fold, *, budget, k=5, seed=0):
     """What simulate() must return for one fold, with a plain session and a fresh classifier."""
     vectors = as_unit_rows(ds.vectors)
     session = LabelingSession(vectors[fold.pool], strategy, k=k,
-                              seed=sim.session_seed(seed, fold.number))
+                              seed=session_seed(seed, fold.number))
     truth = ds.labels[fold.test]
     rows = []
 
@@ -157,16 +154,17 @@ def test_simulation_equals_a_plain_session(monkeypatch, gram):
 def test_fold_density_equals_density_of_the_pool():
     ds = blobs_dataset(n=300)
     vectors = as_unit_rows(ds.vectors)
-    shared = sim._Shared(vectors, np.zeros(300, dtype=np.int64), ["a"], vectors @ vectors.T)
+    shared = shared_data.SharedData(vectors, np.zeros(300, dtype=np.int64), ["a"],
+                                    vectors @ vectors.T)
     folds = make_folds(ds, folds=3, test_size=0.3, seed=2)
-    densities = sim.fold_densities(shared, folds, ["knn", "global"])
+    densities = shared_data.fold_densities(shared, folds, ["knn", "global"])
     # Few candidates: many rows lack 10 pool neighbours among them and take the exact fallback.
-    few = sim._density_candidates(shared.gram, 11)
+    few = shared_data.density_candidates(shared.gram, 11)
     for fold, dens in zip(folds, densities, strict=True):
         pool_vectors = vectors[fold.pool]
         np.testing.assert_allclose(dens["knn"], knn_density(pool_vectors, 10), atol=1e-6)
         np.testing.assert_allclose(dens["global"], global_density(pool_vectors), atol=1e-6)
-        np.testing.assert_allclose(sim._fold_knn_density(shared, fold, few),
+        np.testing.assert_allclose(shared_data.fold_knn_density(shared, fold, few),
                                    knn_density(pool_vectors, 10), atol=1e-6)
 
 

@@ -9,20 +9,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import subprocess
 import sys
-from pathlib import Path
 
 from ..errors import LabelwiseError
 
 COMMAND_MODULES: list[str] = [
-    "labelwise.cli.packs", "labelwise.cli.export", "labelwise.cli.simulate"]
-
-
-def _dashboard(args: argparse.Namespace) -> int:
-    app = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port)]
-    return subprocess.call(cmd)
+    "labelwise.cli.dashboard", "labelwise.cli.accounts", "labelwise.cli.packs",
+    "labelwise.cli.export", "labelwise.cli.simulate"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,9 +24,6 @@ def build_parser() -> argparse.ArgumentParser:
         "items for a good classifier.")
     parser.add_argument("--version", action="version", version="labelwise 0.1.0")
     sub = parser.add_subparsers(dest="command", required=True)
-    dash = sub.add_parser("dashboard", help="open the Streamlit dashboard")
-    dash.add_argument("--port", type=int, default=8501)
-    dash.set_defaults(func=_dashboard)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return parser

@@ -13,11 +13,19 @@ checkpoints, step time) and the learning curves as ``results/curves.html`` and `
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
 
-from ..engine.scorers import DEFAULT_UNCERTAINTY, DENSITY_KINDS, UNCERTAINTY_MEASURES
+from ..engine.scorers import (
+    DEFAULT_UNCERTAINTY,
+    DENSITY_KINDS,
+    SCORERS_ENV,
+    UNCERTAINTY_MEASURES,
+    load_scorer_modules,
+    registered_scorers,
+)
 from ..errors import InvalidInputError
 
 
@@ -37,8 +45,18 @@ def register(subparsers) -> None:
                         help="your file's column of true labels (guessed when omitted)")
     parser.add_argument("--text-column", default=None,
                         help="your file's text column, for texts embedded on the fly")
+    # Scorer modules named in the environment add their letters to the help below; a module
+    # that fails to import is reported when the command runs, not while building the parser.
+    with contextlib.suppress(InvalidInputError):
+        load_scorer_modules()
+    letters = ", ".join(f"{letter} ({cls.title or cls.__name__})"
+                        for letter, cls in registered_scorers().items())
+    parser.add_argument("--scorers", action="append", default=[], metavar="MODULE",
+                        help="import MODULE (on PYTHONPATH) first, so the scorers it registers "
+                        f"can be used in --strategies; repeatable (also: {SCORERS_ENV}=a,b)")
     parser.add_argument("--strategies", default="random,U*I*D",
-                        help="comma-separated strategies, e.g. random,U,U*I*D,auto "
+                        help="comma-separated strategies: products of the score letters "
+                        f"{letters}, or random, or auto; e.g. random,U,U*I*D,auto "
                         "(default: %(default)s)")
     parser.add_argument("--uncertainty", default=DEFAULT_UNCERTAINTY,
                         help="uncertainty measure(s) for strategies using U, comma-separated: "
@@ -98,45 +116,19 @@ def load_for_simulation(spec: str, label_column: str | None = None,
     return dataset
 
 
-def expand_strategies(strategies: str, uncertainty: str, density: str) -> list:
-    """Cross text strategies with the requested uncertainty measures and density kinds.
-
-    ``U*I*D`` with ``--uncertainty margin,entropy`` becomes two strategies; strategies without
-    U (or without I) are not multiplied by the measures (or kinds) they do not use.
-    """
-    from ..engine.strategy import Strategy
-
-    measures = _split(uncertainty, UNCERTAINTY_MEASURES, "--uncertainty")
-    kinds = _split(density, DENSITY_KINDS, "--density")
-    out: list[Strategy] = []
-    for spec in _split(strategies, None, "--strategies"):
-        base = Strategy.parse(spec)
-        for measure in measures if "U" in base.factors else measures[:1]:
-            for kind in kinds if "I" in base.factors else kinds[:1]:
-                out.append(Strategy(base.factors, measure, kind, auto=base.auto))
-    return out
-
-
-def _split(text: str, allowed, option: str) -> list[str]:
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    if not parts:
-        raise InvalidInputError(f"{option} is empty")
-    if allowed is not None:
-        bad = [p for p in parts if p not in allowed]
-        if bad:
-            raise InvalidInputError(f"{option}: unknown {bad}; choose from {', '.join(allowed)}")
-    return parts
-
-
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from ..engine.strategy import expand_strategies
     from ..studies.charts import learning_curve_chart, save_chart
     from ..studies.metrics import summary_table
     from ..studies.simulation import save_results, simulate
 
+    load_scorer_modules()
+    load_scorer_modules(args.scorers)
+    strategies = expand_strategies(args.strategies, uncertainty=args.uncertainty,
+                                   density=args.density)
     dataset = load_for_simulation(args.dataset, args.label_column, args.text_column)
-    strategies = expand_strategies(args.strategies, args.uncertainty, args.density)
     out = Path(args.out)
     bar = tqdm(total=None, unit="task", desc=f"simulating {dataset.name}",
                disable=args.quiet, file=sys.stderr)

@@ -54,16 +54,13 @@ comparison per pool item (coverage), both O(N k) at most; no extra pass over the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
+from .policies import FixedPolicy, Policy
 from .scorers import DensityScorer
 from .strategy import Strategy
-
-if TYPE_CHECKING:
-    from .session import LabelingSession
+from .view import LabeledView
 
 EARLY_ARM = "U*I*D"
 LATE_ARM = "U*D"
@@ -86,7 +83,7 @@ class Agreement:
         return self.kappa - CONFIDENCE_Z * self.stderr
 
 
-def neighbour_agreement(session: LabelingSession) -> Agreement | None:
+def neighbour_agreement(view: LabeledView) -> Agreement | None:
     """Agreement of each labeled item with its nearest other labeled item.
 
     Only items whose class has at least two labels are checked (a class's only item cannot
@@ -94,17 +91,18 @@ def neighbour_agreement(session: LabelingSession) -> Agreement | None:
     Returns None with fewer than ``MIN_EVIDENCE`` such items, a single class among them, or
     k < 2 (the neighbour slots then hold only the item itself).
     """
-    nb, labeled = session._neighbors, np.flatnonzero(~session._in_pool)
-    codes = session._code[labeled]
+    labeled = np.flatnonzero(~view.in_pool)
+    codes = view.codes[labeled]
     checked = np.bincount(codes)[codes] >= 2
     items, codes = labeled[checked], codes[checked]
-    if len(items) < MIN_EVIDENCE or nb.k < 2:
+    if len(items) < MIN_EVIDENCE or view.k < 2:
         return None
-    sim = np.where(nb.idx[items] == items[:, None], -np.inf, nb.sim[items])
+    sim = np.where(view.neighbor_idx[items] == items[:, None], -np.inf, view.neighbor_sim[items])
     best = sim.max(axis=1, keepdims=True)
-    seq = np.where((sim == best) & np.isfinite(sim), nb.seq[items], np.iinfo(np.int64).max)
+    seq = np.where((sim == best) & np.isfinite(sim), view.neighbor_seq[items],
+                   np.iinfo(np.int64).max)
     slot = seq.argmin(axis=1)
-    agree = float(np.mean(nb.cls[items, slot] == codes))
+    agree = float(np.mean(view.neighbor_cls[items, slot] == codes))
     shares = np.bincount(codes) / len(codes)
     chance = float(np.sum(shares ** 2))
     if chance >= 1.0:
@@ -114,13 +112,13 @@ def neighbour_agreement(session: LabelingSession) -> Agreement | None:
     return Agreement((agree - chance) / (1 - chance), float(stderr / (1 - chance)), n)
 
 
-def label_coverage(session: LabelingSession, density: np.ndarray) -> float:
+def label_coverage(view: LabeledView, density: np.ndarray) -> float:
     """Share of unlabeled items whose nearest labeled item is at least as similar as their
     mean similarity to their 10 nearest pool items (``density``, the kNN ``i``)."""
-    in_pool = session._in_pool
+    in_pool = view.in_pool
     if not in_pool.any():
         return 1.0
-    return float(np.mean(session._neighbors.max_sim[in_pool] >= density[in_pool]))
+    return float(np.mean(view.max_sim[in_pool] >= density[in_pool]))
 
 
 def choose_arm(agreement: Agreement | None, coverage: float) -> str:
@@ -149,34 +147,43 @@ def describe(agreement: Agreement | None, coverage: float) -> str:
             "among typical and diverse ones")
 
 
-class AutoPolicy:
+class AutoPolicy(Policy):
     """Chooses, before each pick, between U*I*D and U*D (see the module docstring).
 
     Parameters
     ----------
-    uncertainty, density : str
-        Settings of the arms (the session strategy's own).
+    strategy : Strategy
+        The ``auto`` strategy; its U, I and D scorers make the arms (U*D drops I).
+
+    Attributes
+    ----------
+    arms : dict of str to Strategy
+        The two fixed products, by name.
+    history : list of tuple
+        One ``(n_labeled, arm name, Agreement or None, coverage)`` per selection.
     """
 
-    def __init__(self, uncertainty: str, density: str) -> None:
-        self.arms = {name: Strategy.parse(name, uncertainty=uncertainty, density=density)
-                     for name in (EARLY_ARM, LATE_ARM)}
-        self.uncertainty, self.density = uncertainty, density
+    def __init__(self, strategy: Strategy) -> None:
+        self.strategy = strategy
+        early = Strategy(strategy.scorers, uncertainty=strategy.uncertainty,
+                         density=strategy.density)
+        self.arms = {EARLY_ARM: early, LATE_ARM: early.without("I")}
+        self._policies = {name: FixedPolicy(arm) for name, arm in self.arms.items()}
         # Coverage always uses the kNN density (a similarity radius), whatever I is set to.
-        self._coverage_scorer = DensityScorer(Strategy(density="knn"))
+        self._coverage_scorer = DensityScorer("knn")
         self._suggested: dict[int, str] = {}
-        self.history: list[dict] = []
+        self.history: list[tuple] = []
 
-    def select(self, session: LabelingSession, count: int) -> list[int]:
+    def select(self, view: LabeledView, count: int, rng: np.random.Generator) -> list[int]:
         """Read the labeled set, choose the arm, let it pick ``count`` items."""
-        coverage = label_coverage(session, session.raw_score(self._coverage_scorer))
+        coverage = label_coverage(view, view.raw_values(self._coverage_scorer))
         # Once the pool is covered the arm is U*D whatever the agreement: skip reading it
         # (on small pools, where coverage comes early, it would be most of auto's overhead).
-        agreement = None if coverage >= COVERAGE_HIGH else neighbour_agreement(session)
+        agreement = None if coverage >= COVERAGE_HIGH else neighbour_agreement(view)
         name = choose_arm(agreement, coverage)
-        picks = session.select_with(self.arms[name], count)
+        picks = self._policies[name].select(view, count, rng)
         self._suggested = dict.fromkeys(picks, name)
-        self.history.append((session.n_labeled, name, agreement, coverage))
+        self.history.append((view.n_labeled, name, agreement, coverage))
         return picks
 
     def picked_by(self, item: int) -> Strategy | None:
@@ -193,10 +200,15 @@ class AutoPolicy:
             out = {"arm": self.arms[name].label, "reason": describe(agreement, coverage)}
         else:
             out = {"arm": self.arms[EARLY_ARM].label, "reason": "no pick yet"}
+        if not decisions:
+            out["decisions"] = None
+            return out
+        import pandas as pd  # only for this table: keeps `import labelwise` light
+
         out["decisions"] = pd.DataFrame(
             [{"n_labeled": n, "arm": self.arms[name].label, "coverage": coverage,
               "kappa": agreement.kappa if agreement else np.nan,
               "stderr": agreement.stderr if agreement else np.nan,
               "evidence": agreement.evidence if agreement else 0}
-             for n, name, agreement, coverage in self.history]) if decisions else None
+             for n, name, agreement, coverage in self.history])
         return out

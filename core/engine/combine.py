@@ -79,3 +79,12 @@ def argmax_random_tie(scores: np.ndarray, rng: np.random.Generator) -> int:
     """Position of the maximum; ties are broken uniformly at random with ``rng``."""
     best = np.flatnonzero(scores == scores.max())
     return int(best[0] if len(best) == 1 else rng.choice(best))
+
+
+def product_of(arrays) -> np.ndarray:
+    """Elementwise product of equally long arrays (the strategy's S), as float64."""
+    arrays = iter(arrays)
+    out = np.array(next(arrays), dtype=np.float64)
+    for a in arrays:
+        out *= a
+    return out

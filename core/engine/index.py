@@ -15,6 +15,7 @@ import hnswlib
 import numpy as np
 
 from ..errors import InvalidInputError
+from .topk import top_k
 from .vectors import check_same_dimension
 
 # Below this many items a chunked brute-force matmul is both exact and faster than a graph.
@@ -54,6 +55,13 @@ class NeighborIndex:
 
     def __len__(self) -> int:
         return len(self._vectors)
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """The indexed items, in insertion order (read-only view)."""
+        view = self._vectors.view()
+        view.flags.writeable = False
+        return view
 
     @property
     def exact(self) -> bool:
@@ -117,10 +125,9 @@ def exact_top_k(queries: np.ndarray, vectors: np.ndarray, k: int,
         if exclude_self:
             rows = np.arange(len(sims))
             sims[rows, rows + lo] = -np.inf
-        # Stable sort on -sim keeps equal similarities in index order.
-        order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+        order, best = top_k(sims, k, overwrite=True)
         out_idx[lo:lo + CHUNK_ROWS] = order
-        out_sim[lo:lo + CHUNK_ROWS] = np.take_along_axis(sims, order, axis=1)
+        out_sim[lo:lo + CHUNK_ROWS] = best
     return out_idx, out_sim
 
 

@@ -10,41 +10,50 @@ Typical use::
 Cost of one ``label()`` + ``next()``: one ``X @ x`` matrix-vector product, a handful of O(N)
 array passes and two argsorts of the pool (for the CDFs of u and d). The density is computed
 once per pool and sorted once.
+
+The session owns the state; it hands scorers and policies a read-only view of it
+(:meth:`LabelingSession.view`, :mod:`labelwise.engine.view`), and the policy of its strategy
+(:mod:`labelwise.engine.policies`, :mod:`labelwise.engine.auto`) chooses the picks from that
+view with the session's seeded generator.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from ..errors import EmptyPoolError, InvalidInputError, UnknownItemError
 from . import knn
 from .auto import AutoPolicy
-from .classifier import KNNClassifier
-from .combine import StaticCDF, argmax_random_tie, empirical_cdf
-from .scorers import SCORERS, Scorer, ScoringContext
+from .combine import product_of
+from .policies import FixedPolicy, Policy, RandomPolicy
+from .scorers import SCORERS, DensityScorer, Scorer
+from .scoring import ScoreCache
 from .state import LabeledNeighbors
 from .strategy import Strategy
 from .vectors import as_unit_rows
+from .view import LabeledView
+
+if TYPE_CHECKING:  # pandas and scikit-learn load on first use: `import labelwise` stays light
+    import pandas as pd
+
+    from .classifier import KNNClassifier
+
+Similarities = Callable[[int], np.ndarray]
 
 
-def product_of(arrays) -> np.ndarray:
-    """Elementwise product of equally long arrays."""
-    arrays = iter(arrays)
-    out = np.array(next(arrays), dtype=np.float64)
-    for a in arrays:
-        out *= a
-    return out
-
-
-@dataclass
-class _CachedScore:
-    scorer: Scorer
-    values: np.ndarray
-    cdf: StaticCDF | None = None
+def policy_for(strategy: Strategy, current: Policy | None = None) -> Policy:
+    """The policy that carries out ``strategy``; ``current`` is kept when it already does (an
+    auto policy keeps its history across a switch of an unrelated setting)."""
+    if strategy.is_random:
+        return RandomPolicy(strategy)
+    if not strategy.auto:
+        return FixedPolicy(strategy)
+    if isinstance(current, AutoPolicy) and current.strategy.scorers == strategy.scorers:
+        return current
+    return AutoPolicy(strategy)
 
 
 class LabelingSession:
@@ -65,16 +74,24 @@ class LabelingSession:
     density_values : array-like of shape (n_items,), optional
         Precomputed density ``i`` for the strategy's density kind (e.g. from a cache), so it is
         not recomputed for this pool.
+    similarities : callable, optional
+        ``similarities(item)`` returns the cosine similarity of every pool item to pool item
+        ``item`` (shape (n_items,)), e.g. a row of a precomputed Gram matrix; :meth:`label`
+        then reads it instead of computing ``X @ X[item]``. It must agree with the normalised
+        ``X`` (to float32 rounding), or neighbourhoods will not match the vectors.
 
     Attributes
     ----------
     classes : list
         Labels seen so far, in order of first appearance; the columns of :meth:`predict_proba`.
+    project_link : object or None
+        Free for the layer that ties the session to stored labels
+        (:func:`labelwise.resume_session` puts its ``ProjectLink`` here); None otherwise.
     """
 
     def __init__(self, X, strategy: str | Strategy = "U*I*D", *, k: int = 5,
                  weights: str = "uniform", seed: int | None = None,
-                 density_values=None) -> None:
+                 density_values=None, similarities: Similarities | None = None) -> None:
         self.vectors = as_unit_rows(X, name="X")
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise InvalidInputError(f"k must be a positive integer, got {k!r}")
@@ -90,11 +107,12 @@ class LabelingSession:
         self._next_seq = 0
         self._in_pool = np.ones(n, dtype=bool)
         self._neighbors = LabeledNeighbors(self.vectors, self.k)
-        self._cache: dict[tuple, _CachedScore] = {}
-        self._auto: AutoPolicy | None = None
-        self._start_auto_if_needed()
+        self._similarities = similarities
+        self._cache = ScoreCache(self._neighbors)
+        self._policy = policy_for(self.strategy)
+        self.project_link: Any = None
         if density_values is not None:
-            self._seed_density(density_values)
+            self._cache.seed(DensityScorer(self.strategy.density), density_values)
 
     # -- state -----------------------------------------------------------------------------
     @property
@@ -121,22 +139,31 @@ class LabelingSession:
         """Current label of each labeled item, in labeling order."""
         return {int(i): self.classes[self._code[i]] for i in self.labeled}
 
+    def is_labeled(self, item: int) -> bool:
+        """Whether pool index ``item`` has a label."""
+        return not self._in_pool[self.check_item(item)]
+
+    def view(self) -> LabeledView:
+        """The read-only view of the labeled state that scorers and policies read (live: it
+        reflects later labels; its arrays cannot be written)."""
+        return LabeledView(vectors=self.vectors, in_pool=self._in_pool, codes=self._code,
+                           label_seq=self._seq, classes=self.classes, neighbors=self._neighbors,
+                           weights=self.weights, cache=self._cache)
+
+    @property
+    def policy(self) -> Policy:
+        """The policy carrying out the strategy (:mod:`labelwise.engine.policies`)."""
+        return self._policy
+
     def set_strategy(self, strategy: str | Strategy) -> None:
         """Switch strategy; cached scores stay valid where their settings did not change."""
         self.strategy = Strategy.parse(strategy)
-        self._start_auto_if_needed()
-
-    def _start_auto_if_needed(self) -> None:
-        if not self.strategy.auto:
-            self._auto = None
-        elif self._auto is None or (self._auto.uncertainty, self._auto.density) != (
-                self.strategy.uncertainty, self.strategy.density):
-            self._auto = AutoPolicy(self.strategy.uncertainty, self.strategy.density)
+        self._policy = policy_for(self.strategy, self._policy)
 
     # -- labeling --------------------------------------------------------------------------
     def label(self, item: int, label: Hashable) -> None:
         """Record ``label`` for pool item ``item``; relabeling an item replaces its label."""
-        item = self._check_item(item)
+        item = self.check_item(item)
         code = self.add_class(label)
         if not self._in_pool[item]:
             if self._code[item] != code:
@@ -146,7 +173,10 @@ class LabelingSession:
         self._code[item], self._seq[item] = code, self._next_seq
         self._next_seq += 1
         self._in_pool[item] = False
-        self._neighbors.add(item, code, int(self._seq[item]))
+        if self._similarities is None:
+            self._neighbors.add(item, code, int(self._seq[item]))
+        else:
+            self._neighbors.insert(item, code, int(self._seq[item]), self._similarities(item))
 
     def add_class(self, label: Hashable) -> int:
         """Make ``label`` a known class (a column of predict_proba) before any item has it;
@@ -166,7 +196,7 @@ class LabelingSession:
         item's neighbours are rebuilt in one blocked pass (matrix products) instead of one
         matrix-vector product per label; otherwise the pairs are applied one by one.
         """
-        items = [self._check_item(i) for i in items]
+        items = [self.check_item(i) for i in items]
         labels = list(labels)
         if len(items) != len(labels):
             raise InvalidInputError(f"{len(items)} items but {len(labels)} labels")
@@ -187,7 +217,7 @@ class LabelingSession:
 
     def unlabel(self, item: int) -> None:
         """Undo the label of ``item``: it returns to the pool as if never labeled."""
-        item = self._check_item(item)
+        item = self.check_item(item)
         if self._in_pool[item]:
             raise UnknownItemError(f"item {item} is not labeled, so there is nothing to undo")
         self._in_pool[item] = True
@@ -195,7 +225,8 @@ class LabelingSession:
         rest = np.flatnonzero(~self._in_pool)
         self._neighbors.remove(item, rest, self._seq[rest], self._code[rest])
 
-    def _check_item(self, item) -> int:
+    def check_item(self, item) -> int:
+        """``item`` as a valid pool index (int), or :class:`UnknownItemError`."""
         if isinstance(item, bool) or not isinstance(item, (int, np.integer)):
             raise UnknownItemError(f"an item is a pool index (int), got {item!r}")
         if not 0 <= item < self.n_items:
@@ -223,107 +254,49 @@ class LabelingSession:
         if n_pool == 0:
             raise EmptyPoolError(
                 f"all {self.n_items} items are labeled: there is nothing left to suggest")
-        count = min(count, n_pool)
-        if self.strategy.is_random:
-            picks = self.rng.choice(self.pool, size=count, replace=False)
-            return [int(p) for p in picks]
-        if self.strategy.auto:
-            return self._auto.select(self, count)
-        return self.select_with(self.strategy, count)
+        return self._policy.select(self.view(), min(count, n_pool), self.rng)
 
-    def select_with(self, strategy: Strategy, count: int) -> list[int]:
-        """Greedy picks of a fixed (non-random) strategy; the pool is not changed."""
-        in_pool, max_sim = self._in_pool, self._neighbors.max_sim
-        if count > 1:
-            in_pool, max_sim = in_pool.copy(), max_sim.copy()
-        scorers = self._scorers(strategy)
-        picks: list[int] = []
-        for _ in range(count):
-            pool_idx = np.flatnonzero(in_pool)
-            cdfs = self.pool_cdfs(scorers, in_pool, pool_idx, max_sim)
-            pick = int(pool_idx[argmax_random_tie(product_of(cdfs.values()), self.rng)])
-            picks.append(pick)
-            if len(picks) < count:
-                in_pool[pick] = False
-                np.maximum(max_sim, self.vectors @ self.vectors[pick], out=max_sim)
-        return picks
-
-    def _scorers(self, strategy: Strategy, letters=None) -> list[Scorer]:
-        return [SCORERS[letter](strategy) for letter in (letters or strategy.factors)]
-
-    def _raw_scores(self, scorers: list[Scorer], max_sim: np.ndarray) -> dict[tuple, _CachedScore]:
-        """Raw score values for every item, by scorer settings, served from cache when valid."""
-        ctx = ScoringContext(self.vectors, self._neighbors, len(self.classes), self.n_labeled,
-                             self.weights, max_sim)
-        self._patch_incremental(ctx)
-        fresh: dict[tuple, _CachedScore] = {}
-        for scorer in scorers:
-            key = scorer.cache_key
-            entry = self._cache.get(key)
-            if entry is None or scorer.mode == "dynamic":
-                values = scorer.compute(ctx)
-                cdf = StaticCDF(values) if scorer.mode == "static" else None
-                entry = _CachedScore(scorer, values, cdf)
-                if scorer.mode != "dynamic":
-                    self._cache[key] = entry
-            fresh[key] = entry
-        return fresh
-
-    def _patch_incremental(self, ctx: ScoringContext) -> None:
-        """Bring every cached incremental score up to date with the rows that changed."""
-        changed = self._neighbors.pop_changed()
-        for key, entry in list(self._cache.items()):
-            if entry.scorer.mode != "incremental":
-                continue
-            if changed is None:
-                del self._cache[key]
-            elif changed.size:
-                entry.values[changed] = entry.scorer.compute(ctx, changed)
+    def select_with(self, strategy: str | Strategy, count: int) -> list[int]:
+        """``count`` picks of another strategy, with the session's generator; the pool is not
+        changed."""
+        return policy_for(Strategy.parse(strategy)).select(self.view(), count, self.rng)
 
     def raw_score(self, scorer: Scorer) -> np.ndarray:
         """Raw values of ``scorer`` for every item (pool and labeled), from cache when valid."""
-        return self._raw_scores([scorer], self._neighbors.max_sim)[scorer.cache_key].values
-
-    def pool_cdfs(self, scorers: list[Scorer], in_pool: np.ndarray, pool_idx: np.ndarray,
-                  max_sim: np.ndarray) -> dict[tuple, np.ndarray]:
-        """Empirical CDF over the pool of each scorer's values, keyed by its settings."""
-        return self._cdfs_of(self._raw_scores(scorers, max_sim), in_pool, pool_idx)
-
-    @staticmethod
-    def _cdfs_of(raw: dict[tuple, _CachedScore], in_pool: np.ndarray,
-                 pool_idx: np.ndarray) -> dict[tuple, np.ndarray]:
-        return {key: entry.cdf(in_pool, pool_idx) if entry.cdf is not None
-                else empirical_cdf(entry.values[pool_idx]) for key, entry in raw.items()}
-
-    def _seed_density(self, values) -> None:
-        values = np.asarray(values, dtype=np.float64)
-        if values.shape != (self.n_items,) or not np.isfinite(values).all():
-            raise InvalidInputError(
-                f"density_values must be {self.n_items} finite numbers, got shape {values.shape}")
-        scorer = SCORERS["I"](self.strategy)
-        self._cache[scorer.cache_key] = _CachedScore(scorer, values, StaticCDF(values))
+        return self.view().raw_values(scorer)
 
     # -- reading ---------------------------------------------------------------------------
     def scores(self) -> pd.DataFrame:
-        """Every score of every unlabeled item: raw u, i, d, their pool CDFs U, I, D, and S.
+        """Every score of every unlabeled item: raw u, i, d (and the columns of any other
+        registered scorer), their pool CDFs U, I, D (...), and S.
 
         S is the product of the strategy's enabled CDFs (1 everywhere for random). The index
         is the pool index, named ``item``.
         """
+        import pandas as pd
+
         pool_idx = self.pool
         if not len(pool_idx):
             raise EmptyPoolError("all items are labeled: no unlabeled item to score")
-        scorers = self._scorers(self.strategy, list(SCORERS))
-        raw = self._raw_scores(scorers, self._neighbors.max_sim)
-        cdfs = self._cdfs_of(raw, self._in_pool, pool_idx)
-        table = {s.column: raw[s.cache_key].values[pool_idx] for s in scorers}
-        table.update({s.letter: cdfs[s.cache_key] for s in scorers})
-        enabled = [cdfs[s.cache_key] for s in scorers if s.letter in self.strategy.factors]
+        scorers = self.score_columns()
+        view = self.view()
+        raw = self._cache.values(view, scorers)
+        cdfs = self._cache.pool_cdfs(view, scorers)
+        table = {s.column: values[pool_idx] for s, values in zip(scorers, raw, strict=True)}
+        table.update({s.letter: cdf for s, cdf in zip(scorers, cdfs, strict=True)})
+        enabled = [cdf for s, cdf in zip(scorers, cdfs, strict=True)
+                   if s.letter in self.strategy.factors]
         table["S"] = product_of(enabled) if enabled else np.ones(len(pool_idx))
         return pd.DataFrame(table, index=pd.Index(pool_idx, name="item"))
 
+    def score_columns(self) -> list[Scorer]:
+        """The scorers of :meth:`scores`: every registered letter, the strategy's own scorer
+        where it has one, else the registered scorer under the strategy's settings."""
+        letters = [*SCORERS, *(f for f in self.strategy.factors if f not in SCORERS)]
+        return [self.strategy.scorer(letter) for letter in letters]
+
     def _rows(self, items) -> np.ndarray | None:
-        return None if items is None else np.array([self._check_item(i) for i in items],
+        return None if items is None else np.array([self.check_item(i) for i in items],
                                                    dtype=np.int64)
 
     def predict_proba(self, items=None) -> np.ndarray:
@@ -343,7 +316,9 @@ class LabelingSession:
 
     def explain(self, item: int) -> pd.DataFrame:
         """The labeled neighbours behind an item's prediction: item, similarity, label."""
-        item = self._check_item(item)
+        import pandas as pd
+
+        item = self.check_item(item)
         idx, sim, cls = self._neighbors.neighbors_of(item)
         return pd.DataFrame({"item": idx, "similarity": sim,
                              "label": [self.classes[c] for c in cls]})
@@ -352,17 +327,12 @@ class LabelingSession:
         """How the strategy chooses: ``arm`` (the fixed strategy behind the latest pick),
         ``reason`` (in words) and, for ``auto`` with ``decisions``, ``decisions``: one row per
         pick with the readings behind it (see :mod:`labelwise.engine.auto`); None otherwise."""
-        if self._auto is None:
-            return {"arm": self.strategy.label, "decisions": None,
-                    "reason": f"fixed strategy {self.strategy.label}"}
-        return self._auto.explain(decisions)
+        return self._policy.explain(decisions)
 
     def picking_strategy(self, item: int) -> Strategy | None:
         """The fixed strategy that suggested ``item``: for auto the arm (None if ``item`` is
         not among its latest suggestions); otherwise the session's strategy."""
-        if self._auto is None:
-            return self.strategy
-        return self._auto.picked_by(item)
+        return self._policy.picked_by(item)
 
     def picked_by(self, item: int) -> str:
         """Label of :meth:`picking_strategy`, or ``"not suggested"``."""
@@ -374,6 +344,8 @@ class LabelingSession:
         items = self.labeled
         if not len(items):
             raise EmptyPoolError("nothing is labeled yet, so there is no classifier to build")
+        from .classifier import KNNClassifier  # scikit-learn loads only when asked for
+
         labels = np.array([self.classes[c] for c in self._code[items]], dtype=object)
         return KNNClassifier(n_neighbors=self.k, weights=self.weights).fit(
             self.vectors[items], labels)

@@ -15,14 +15,12 @@ from __future__ import annotations
 import numpy as np
 
 from . import knn
+from .topk import top_k
 
 EMPTY = -1
 # recompute() works through rows in blocks of this many, so its similarity matrix stays at
 # RECOMPUTE_BLOCK x n_labeled float32 however large the pool.
 RECOMPUTE_BLOCK = 2048
-# Up to this k the top k are found by k argmax passes (fast, and argmax returns the first
-# maximum, i.e. the earliest label, so ties need no extra care); above, by argpartition.
-ARGMAX_PASSES = 8
 
 
 class LabeledNeighbors:
@@ -104,20 +102,27 @@ class LabeledNeighbors:
         return rows
 
     def recompute(self, rows: np.ndarray, labeled: np.ndarray, labeled_seq: np.ndarray,
-                  labeled_cls: np.ndarray) -> None:
-        """Rebuild the neighbour slots of ``rows`` from scratch against ``labeled`` items."""
+                  labeled_cls: np.ndarray, labeled_vectors: np.ndarray | None = None) -> None:
+        """Rebuild the neighbour slots of ``rows`` from scratch against ``labeled`` items.
+
+        ``labeled_vectors`` (one row per labeled item) defaults to their rows of ``vectors``;
+        pass them when the labeled items are not the tracked rows (e.g. a holdout set whose
+        neighbours are labeled pool items).
+        """
         by_seq = np.argsort(labeled_seq, kind="stable")
         labeled, labeled_seq, labeled_cls = (
             labeled[by_seq], labeled_seq[by_seq], labeled_cls[by_seq])
         take = min(self.k, len(labeled))
-        targets = np.ascontiguousarray(self.vectors[labeled].T)
+        chosen = self.vectors[labeled] if labeled_vectors is None else labeled_vectors[by_seq]
+        targets = np.ascontiguousarray(chosen.T)
         self.sim[rows], self.idx[rows] = -np.inf, EMPTY
         self.seq[rows], self.cls[rows] = EMPTY, EMPTY
         for start in range(0, len(rows), RECOMPUTE_BLOCK):
             block = rows[start:start + RECOMPUTE_BLOCK]
             # A matrix product may differ from add()'s matrix-vector product in the last bit;
             # that can only reorder neighbours whose similarities agree to within rounding.
-            pos, sim = _top_in_label_order(self.vectors[block] @ targets, take)
+            # Columns are labels in labeling order: equal similarities go to the earlier label.
+            pos, sim = top_k(self.vectors[block] @ targets, take, overwrite=True)
             self.sim[block, :take] = sim
             self.idx[block, :take] = labeled[pos]
             self.seq[block, :take] = labeled_seq[pos]
@@ -166,32 +171,3 @@ class LabeledNeighbors:
         sim, idx, seq, cls = (a[row][filled] for a in (self.sim, self.idx, self.seq, self.cls))
         order = np.lexsort((seq, -sim))
         return idx[order], sim[order], cls[order]
-
-
-def _top_in_label_order(sims: np.ndarray, take: int) -> tuple[np.ndarray, np.ndarray]:
-    """Column positions and values of each row's ``take`` largest similarities, best first;
-    equal similarities keep column order (columns are labels in labeling order).
-    Overwrites ``sims``."""
-    if take <= ARGMAX_PASSES:
-        rows = np.arange(len(sims))
-        pos = np.empty((len(sims), take), dtype=np.int64)
-        best = np.empty((len(sims), take), dtype=sims.dtype)
-        for j in range(take):
-            pos[:, j] = sims.argmax(axis=1)
-            best[:, j] = sims[rows, pos[:, j]]
-            sims[rows, pos[:, j]] = -np.inf
-        return pos, best
-    m = sims.shape[1]
-    if take == m:
-        pos = np.argsort(-sims, axis=1, kind="stable")
-    else:
-        pos = np.argpartition(-sims, take - 1, axis=1)[:, :take]
-        part = np.take_along_axis(sims, pos, axis=1)
-        pos = np.take_along_axis(pos, np.lexsort((pos, -part), axis=1), axis=1)
-        # argpartition breaks ties at the k-th place arbitrarily; where the k-th similarity
-        # is shared beyond k, sort the row stably so earlier labels win.
-        kth = np.take_along_axis(sims, pos[:, -1:], axis=1)[:, 0]
-        crowded = np.flatnonzero((sims >= kth[:, None]).sum(axis=1) > take)
-        if crowded.size:
-            pos[crowded] = np.argsort(-sims[crowded], axis=1, kind="stable")[:, :take]
-    return pos, np.take_along_axis(sims, pos, axis=1)

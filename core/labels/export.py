@@ -120,7 +120,7 @@ def model_arrays(session: LabelingSession) -> dict[str, np.ndarray]:
     items = session.labeled
     if not len(items):
         raise InvalidInputError("nothing is labeled yet, so there is no model to export")
-    return _arrays(session.vectors[items], session._code[items], session.classes,
+    return _arrays(session.vectors[items], session.view().codes[items], session.classes,
                    session.k, session.weights)
 
 

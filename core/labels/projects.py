@@ -243,7 +243,7 @@ def resume_session(store: LabelStore, project: str | Project, dataset: Dataset,
 
 
 def _link(session: LabelingSession) -> ProjectLink:
-    link = getattr(session, "project_link", None)
+    link = session.project_link
     if link is None:
         raise InvalidInputError("this session is not tied to a stored project: create it with "
                                 "labelwise.labels.projects.resume_session")
@@ -269,7 +269,7 @@ def sync(session: LabelingSession, store: LabelStore | None = None,
                                        f"this session's dataset")
         if action == "label":
             session.label(pos, label)
-        elif not session._in_pool[pos]:  # an unlabel already applied here is a no-op
+        elif session.is_labeled(pos):  # an unlabel already applied here is a no-op
             session.unlabel(pos)
     if len(events):
         link.last_event_id = int(events["id"].max())
@@ -279,7 +279,7 @@ def sync(session: LabelingSession, store: LabelStore | None = None,
 def _record(session: LabelingSession, item: int, action: str, label=None, *,
             who: str) -> int:
     link = _link(session)
-    item = session._check_item(item)
+    item = session.check_item(item)
     event_id = link.store.record(link.project, link.ids[item], action, label, who=who)
     sync(session)  # applies this event after any earlier one from other labelers, in order
     return event_id

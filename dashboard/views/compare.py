@@ -2,44 +2,46 @@
 
 from __future__ import annotations
 
-import itertools
-
 import streamlit as st
 
-from labelwise import Strategy
-from labelwise.dashboard import state
-from labelwise.engine.scorers import DEFAULT_UNCERTAINTY
-from labelwise.errors import LabelwiseError
-from labelwise.studies.charts import learning_curve_chart
-from labelwise.studies.metrics import summary_table
-from labelwise.studies.simulation import simulate
+from labelwise import (
+    DEFAULT_UNCERTAINTY,
+    DENSITY_KINDS,
+    UNCERTAINTY_MEASURES,
+    LabelwiseError,
+    Strategy,
+    expand_strategies,
+    learning_curve_chart,
+    product_names,
+    simulate,
+    summary_table,
+)
+from labelwise.dashboard import state, widgets
 
-COMBINATIONS = ["U*I*D", "U*I", "U*D", "I*D", "U", "I", "D"]
-UNCERTAINTY = {"least_confidence": "least confidence", "margin": "margin", "entropy": "entropy"}
+UNCERTAINTY = {measure: measure.replace("_", " ") for measure in UNCERTAINTY_MEASURES}
 RESULTS = "compare_results"
 
 
 def chosen_strategies(combos: list[str], measures: list[str], density: str) -> list[Strategy]:
     """Every chosen combination, once per uncertainty measure when it uses U."""
-    out = []
-    for combo, measure in itertools.product(combos, measures or [DEFAULT_UNCERTAINTY]):
-        strategy = Strategy.parse(combo, uncertainty=measure, density=density)
-        if strategy not in out:
-            out.append(strategy)
-    return out
+    if not combos:
+        return []
+    return expand_strategies(combos, uncertainty=measures or [DEFAULT_UNCERTAINTY],
+                             density=density)
 
 
 def settings_form(dataset) -> dict | None:
     """The comparison settings; returns them when the Run button was pressed."""
     with st.form("compare_form", border=True):
         c1, c2, c3 = st.columns(3)
-        combos = c1.multiselect("Strategies (compared against random)", COMBINATIONS,
+        # Every product of the registered scorers: a scorer of the user's own shows up here.
+        combos = c1.multiselect("Strategies (compared against random)", product_names(),
                                 default=["U*I*D", "U"], key="cmp_combos")
         measures = c1.multiselect("Uncertainty measures", list(UNCERTAINTY),
                                   default=[DEFAULT_UNCERTAINTY], format_func=UNCERTAINTY.get,
                                   key="cmp_measures",
                                   help="Strategies using U run once per measure.")
-        density = c1.selectbox("Density kind", ["knn", "global"], key="cmp_density")
+        density = c1.selectbox("Density kind", list(DENSITY_KINDS), key="cmp_density")
         splits = ["random", "group"] if dataset.groups is not None else ["random"]
         split = c1.selectbox("Split", splits, key="cmp_split",
                              help="group keeps all copies of one original item on one side "
@@ -115,7 +117,8 @@ def page() -> None:
     except LabelwiseError as exc:
         state.show_error(exc)
         return
-    st.caption(f"Dataset: {dataset.name} ({len(dataset):,} items). Each fold splits the data "
+    name = widgets.escape_markdown(dataset.name)
+    st.caption(f"Dataset: {name} ({len(dataset):,} items). Each fold splits the data "
                "into a pool and a test part; an oracle answers with the true labels.")
     if dataset.labels is None:
         st.warning("This dataset has no ground-truth labels, so strategies cannot be simulated.")

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from labelwise import LabelwiseError
 from labelwise.dashboard import byo, state, widgets
-from labelwise.errors import LabelwiseError
 
 SAMPLE_SIZE = 12
 
@@ -66,7 +66,7 @@ def samples(dataset) -> None:
         cols = st.columns(6)
         for n, row in enumerate(rows):
             with cols[n % 6]:
-                caption = None if labels is None else str(labels[row])
+                caption = None if labels is None else widgets.markdown_label(labels[row])
                 widgets.show_item(dataset, int(row), width=110, caption=caption)
     else:
         frame = pd.DataFrame({"id": dataset.items["id"].to_numpy()[rows].astype(str),
@@ -95,7 +95,7 @@ def page() -> None:
         state.show_error(exc)
         return
     st.divider()
-    st.header(f"Open: {dataset.name}")
+    st.header(f"Open: {widgets.escape_markdown(dataset.name)}")
     summary(dataset)
     samples(dataset)
 

@@ -7,9 +7,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from labelwise import LabelingSession, Strategy
+from labelwise import LabelingSession, LabelwiseError, Strategy
 from labelwise.dashboard import state, widgets
-from labelwise.errors import LabelwiseError
 
 STRATEGIES = ["U*I*D", "U*I", "U*D", "I*D", "U", "I", "D", "random"]
 MAX_POINTS = 2500  # points drawn; labeled items and candidates are always among them
@@ -148,7 +147,8 @@ def page() -> None:
         return
     dataset = split.pool
     st.caption(
-        f"Dataset: {dataset.name}. An oracle answers each pick with the true label, so you can "
+        f"Dataset: {widgets.escape_markdown(dataset.name)}. An oracle answers each pick with the "
+        "true label, so you can "
         "watch where the strategy looks. On the moons pack, U\\*I\\*D first walks the border "
         "between the moons, then fills dense regions, then spreads out (diversity).")
     if dataset.labels is None:

@@ -7,21 +7,24 @@ from pathlib import Path
 
 import streamlit as st
 
+from labelwise import (
+    LabelwiseError,
+    export_project,
+    labeled_items,
+    resume_session,
+    save_knn_model,
+)
 from labelwise.dashboard import persistence, state
-from labelwise.errors import LabelwiseError
-from labelwise.labels import export
-from labelwise.labels.projects import resume_session
 
 FILES = {
-    "csv": ("CSV", "text/csv", ".csv", export.to_csv),
-    "jsonl": ("JSON Lines", "application/jsonl", ".jsonl", export.to_jsonl),
-    "labelstudio": ("Label Studio tasks (JSON)", "application/json", ".json",
-                    export.to_labelstudio),
+    "csv": ("CSV", "text/csv", ".csv"),
+    "jsonl": ("JSON Lines", "application/jsonl", ".jsonl"),
+    "labelstudio": ("Label Studio tasks (JSON)", "application/json", ".json"),
 }
 
 
 def written(write) -> bytes:
-    """Bytes of the file that ``write(path)`` (a labelwise.labels.export writer) produces."""
+    """Bytes of the file that ``write(path)`` (e.g. a :func:`labelwise.export_project`) writes."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "export"
         write(path)
@@ -65,7 +68,7 @@ def page() -> None:
         dataset = state.pool_split(project.dataset_id,
                              state.load_pack(project.dataset_id.split(":", 1)[1])).pool
     try:
-        table = export.labeled_items(store, project, dataset)
+        table = labeled_items(store, project, dataset)
     except LabelwiseError as exc:
         state.show_error(exc)
         return
@@ -75,13 +78,13 @@ def page() -> None:
         return
     st.dataframe(table.head(200), hide_index=True, width="stretch")
     cols = st.columns(4)
-    for col, (fmt, (title, mime, suffix, writer)) in zip(cols, FILES.items(), strict=False):
-        data = written(lambda path, w=writer: w(table, path))
+    for col, (fmt, (title, mime, suffix)) in zip(cols, FILES.items(), strict=False):
+        data = written(lambda path, f=fmt: export_project(store, project, f, path, dataset))
         col.download_button(title, data, file_name=f"{name}{suffix}", mime=mime,
                             key=f"export_{fmt}", width="stretch")
     try:
         session = project_session(store, project, project.dataset_id)
-        model = written(lambda path: export.save_knn_model(path, session))
+        model = written(lambda path: save_knn_model(path, session))
     except LabelwiseError as exc:
         cols[3].caption(str(exc))
     else:
@@ -89,7 +92,7 @@ def page() -> None:
                                 mime="application/octet-stream", key="export_npz",
                                 width="stretch",
                                 help="Vectors and labels, no pickle: load it with "
-                                     "labelwise.labels.export.load_knn_model(path), a fitted "
+                                     "labelwise.load_knn_model(path), a fitted "
                                      "labelwise.KNNClassifier.")
 
 

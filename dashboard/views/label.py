@@ -7,15 +7,44 @@ import time
 import pandas as pd
 import streamlit as st
 
+from labelwise import (
+    DEFAULT_UNCERTAINTY,
+    UNCERTAINTY_MEASURES,
+    DatasetMismatchError,
+    LabelwiseError,
+    Strategy,
+    registered_scorers,
+)
 from labelwise.dashboard import persistence, state, widgets
 from labelwise.dashboard.labeling import LabelDesk, Settings
-from labelwise.engine.scorers import DEFAULT_UNCERTAINTY
-from labelwise.errors import LabelwiseError
-from labelwise.labels.projects import DatasetMismatchError
 
-UNCERTAINTY = {"least_confidence": "least confidence", "margin": "margin", "entropy": "entropy"}
+UNCERTAINTY = {measure: measure.replace("_", " ") for measure in UNCERTAINTY_MEASURES}
 DENSITY = {"knn": "kNN (10 nearest)", "global": "global (mean similarity)"}
-SCORE_NAMES = {"U": "U uncertainty", "I": "I density", "D": "D diversity"}
+# Letters ticked on a first visit: the default strategy's (a scorer the user registers is
+# offered, not switched on).
+DEFAULT_LETTERS = Strategy().factors
+SCORES_PER_ROW = 3
+
+
+def score_names() -> dict[str, str]:
+    """``"U uncertainty"`` and so on, for every registered scorer."""
+    return {letter: f"{letter} {cls.title}".strip()
+            for letter, cls in registered_scorers().items()}
+
+
+def score_checkboxes(disabled: bool) -> tuple[str, ...]:
+    """One checkbox per registered scorer, in rows of three; returns the ticked letters."""
+    names = score_names()
+    letters = list(names)
+    ticked = []
+    for start in range(0, len(letters), SCORES_PER_ROW):
+        cols = st.sidebar.columns(SCORES_PER_ROW)
+        for col, letter in zip(cols, letters[start:start + SCORES_PER_ROW], strict=False):
+            key = state.keep(f"use_{letter}", letter in DEFAULT_LETTERS)
+            if col.checkbox(letter, key=key, help=names[letter], disabled=disabled):
+                ticked.append(letter)
+    state.remember(*(f"use_{letter}" for letter in letters))
+    return tuple(ticked)
 
 
 def sidebar_settings() -> tuple[Settings, int]:
@@ -26,11 +55,7 @@ def sidebar_settings() -> tuple[Settings, int]:
                      help="Starts with U*I*D and switches to U*D once the labels show a strong "
                           "model (labeled neighbours agree, or much of the pool is covered). "
                           "The Label page says which mix picked each item and why.")
-    cols = sb.columns(3)
-    factors = tuple(
-        letter for col, letter in zip(cols, "UID", strict=True)
-        if col.checkbox(letter, key=state.keep(f"use_{letter}", True),
-                        help=SCORE_NAMES[letter], disabled=auto))
+    factors = score_checkboxes(disabled=auto)
     uncertainty = sb.selectbox("Uncertainty measure", list(UNCERTAINTY),
                                format_func=UNCERTAINTY.get,
                                key=state.keep("uncertainty", DEFAULT_UNCERTAINTY))
@@ -43,8 +68,8 @@ def sidebar_settings() -> tuple[Settings, int]:
                       help="Show several suggestions at once and submit them together.")
     size = sb.slider("Items per batch", 2, 12, key=state.keep("batch_size", 6),
                      disabled=not batch)
-    state.remember("use_auto", "use_U", "use_I", "use_D", "uncertainty", "density", "k", "weights",
-                   "batch_mode", "batch_size")
+    state.remember("use_auto", "uncertainty", "density", "k", "weights", "batch_mode",
+                   "batch_size")
     if not factors and not auto:
         sb.caption("No score selected: suggestions are random.")
     settings = Settings(factors, uncertainty, density, int(k), weights, auto)
@@ -78,7 +103,7 @@ def get_desk(source, dataset, settings: Settings, project: str, who: str) -> Lab
     desk = st.session_state.get("desk")
     identity = (source.key, project, who)
     if desk is None or st.session_state.get("desk_identity") != identity:
-        with st.spinner(f"Opening project {project}..."):
+        with st.spinner(f"Opening project {widgets.escape_markdown(project)}..."):
             link = persistence.link_for(source.key, split, settings, project, who, SEED)
             desk = LabelDesk(split, settings, density_values=dens, seed=SEED, link=link)
         st.session_state["desk"] = desk
@@ -165,8 +190,9 @@ def probability_chart(proba: dict) -> tuple[pd.DataFrame, dict]:
 
 
 def why_chart(percentiles: pd.Series, factors: tuple[str, ...]) -> tuple[pd.DataFrame, dict]:
+    names = score_names()
     frame = pd.DataFrame({
-        "score": [SCORE_NAMES[s] for s in percentiles.index],
+        "score": [names.get(s, s) for s in percentiles.index],
         "percentile": percentiles.to_numpy(),
         "used": ["in strategy" if s in factors else "not used" for s in percentiles.index]})
     spec = {
@@ -194,8 +220,9 @@ def neighbours(desk: LabelDesk, item: int) -> None:
         cols = st.columns(len(table))
         for col, row in zip(cols, table.itertuples(), strict=True):
             with col:
+                label = widgets.markdown_label(row.label)
                 widgets.show_item(pool, int(row.item), width=90,
-                                  caption=f"{row.label} · {row.similarity:.2f}")
+                                  caption=f"{label} · {row.similarity:.2f}")
     else:
         st.dataframe(pd.DataFrame({
             "label": [str(v) for v in table["label"]],
@@ -230,7 +257,7 @@ def single(desk: LabelDesk) -> None:
         if predicted is None:
             st.caption("No labels yet: the model has nothing to vote with.")
         else:
-            st.write(f"Predicted: **{widgets.format_label(predicted)}**")
+            st.write(f"Predicted: **{widgets.markdown_label(predicted)}**")
             st.vega_lite_chart(*probability_chart(proba), width="stretch")
         st.subheader("Why this item")
         factors = picked_by(desk, item)
@@ -262,8 +289,8 @@ def batch(desk: LabelDesk, size: int) -> None:
         cols = st.columns(per_row)
         for col, item in zip(cols, items[start:start + per_row], strict=False):
             with col, st.container(border=True):
-                widgets.show_item(pool, item, width=200,
-                                  caption=f"item {pool.items['id'].iat[item]}")
+                item_id = widgets.escape_markdown(pool.items["id"].iat[item])
+                widgets.show_item(pool, item, width=200, caption=f"item {item_id}")
                 guess = None if predicted is None else predicted[item]
                 options = ["(skip)", *classes]
                 index = options.index(guess) if guess in options else 0
@@ -293,7 +320,7 @@ def page() -> None:
     except LabelwiseError as exc:
         state.show_error(exc)
         return
-    st.title(f"Label · {dataset.name}")
+    st.title(f"Label · {widgets.escape_markdown(dataset.name)}")
     if "fallback_note" in st.session_state:
         st.info(st.session_state["fallback_note"])
     error = st.session_state.pop("label_error", None)
@@ -324,7 +351,8 @@ def disagreements(desk: LabelDesk) -> None:
             st.caption("None so far: no item has two different labels from two people.")
         else:
             st.dataframe(table.astype(str), hide_index=True, width="stretch")
-        st.caption(f"Project {link.project!r} in {link.store.path}")
+        st.caption(f"Project {widgets.escape_markdown(link.project)} in "
+                       f"{widgets.escape_markdown(link.store.path)}")
 
 
 page()
