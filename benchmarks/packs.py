@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from labelwise import load_dataset
-from labelwise.data.packs import available_packs, data_dir, packs_dir
+from labelwise.data.packs import available_packs
+from labelwise.data.paths import data_dir, packs_dir
 from labelwise.engine.vectors import as_unit_rows
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -40,8 +40,8 @@ _LAZY = {
     "NotFittedError": "errors",  # builds on scikit-learn, which costs a second to import
     "KNNClassifier": "engine.classifier",
     "Dataset": "data.datasets",
-    "list_datasets": "data.datasets",
-    "load_dataset": "data.datasets",
+    "list_datasets": "data.catalog",
+    "load_dataset": "data.catalog",
     "get_encoder": "data.encoders",
     "guess_columns": "data.loaders",
     "load_user_data": "data.loaders",
@@ -89,6 +89,7 @@ _LAZY = {
     "strategy_settings": "labels.projects",
     "unlabel_item": "labels.projects",
     "default_store_path": "labels.store",
+    "default_store_location": "labels.store",
     "labeled_items": "labels.export",
     # Logins and roles for a shared dashboard (labels/accounts.py).
     "User": "labels.accounts",
@@ -100,7 +101,8 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load lazily
-    from .data.datasets import Dataset, list_datasets, load_dataset
+    from .data.catalog import list_datasets, load_dataset
+    from .data.datasets import Dataset
     from .data.encoders import get_encoder
     from .data.loaders import guess_columns, load_user_data
     from .data.packs import available_packs
@@ -138,7 +140,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load lazily
         sync,
         unlabel_item,
     )
-    from .labels.store import LabelStore, default_store_path
+    from .labels.store import LabelStore, default_store_location, default_store_path
     from .studies.charts import learning_curve_chart
     from .studies.evaluation import holdout_accuracy, holdout_scores
     from .studies.folds import make_folds
@@ -197,6 +199,7 @@ __all__ = [
     "bind_project",
     "can",
     "dataset_fingerprint",
+    "default_store_location",
     "default_store_path",
     "efficiency",
     "expand_strategies",

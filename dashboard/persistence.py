@@ -13,7 +13,7 @@ from labelwise import (
     LabelStore,
     bind_project,
     dataset_fingerprint,
-    default_store_path,
+    default_store_location,
     strategy_settings,
 )
 from labelwise.dashboard.labeling import Link, Settings, Split
@@ -26,7 +26,8 @@ def open_store(path: str) -> LabelStore:
 
 
 def store_path() -> str:
-    return str(default_store_path().resolve())
+    """The store's file, or ``$LABELWISE_STORE``'s PostgreSQL URL (shared by several servers)."""
+    return default_store_location()
 
 
 def project_name(default: str) -> str:

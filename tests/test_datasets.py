@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from labelwise import Dataset, InvalidInputError, load_dataset
-from labelwise.data.datasets import list_datasets
+from labelwise.data.catalog import list_datasets
 from labelwise.engine.vectors import as_unit_rows
 
 
@@ -42,7 +42,7 @@ def test_digits_pack_has_pixels_as_vectors_and_png_images():
 
 
 def test_load_dataset_accepts_a_pack_folder(tmp_path):
-    from labelwise.data.packs import packs_dir
+    from labelwise.data.paths import packs_dir
 
     by_path = load_dataset(packs_dir() / "moons")
     assert by_path.fingerprint() == load_dataset("moons").fingerprint()

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from labelwise.cli.main import main as cli_main
-from labelwise.data.datasets import Dataset, load_dataset
+from labelwise.data.catalog import load_dataset
+from labelwise.data.datasets import Dataset
 from labelwise.errors import InvalidInputError
 from labelwise.labels.export import (
     export_project,

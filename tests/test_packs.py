@@ -12,13 +12,12 @@ from labelwise.data.encoders import get_encoder
 from labelwise.data.packs import (
     PackError,
     build_pack,
-    data_dir,
     dequantize_uint8,
-    packs_dir,
     quantize_uint8,
     read_pack,
     write_pack,
 )
+from labelwise.data.paths import data_dir, packs_dir
 
 
 def row_cosines(a, b):

@@ -14,7 +14,7 @@ from ..labels.store import LabelStore
 def _load_dataset(name_or_path: str) -> Dataset:
     # Imported on use: the loaders live in the data packs module, which may pull heavier
     # dependencies than an export of labels needs.
-    loader = getattr(importlib.import_module("labelwise.data.datasets"), "load_dataset", None)
+    loader = getattr(importlib.import_module("labelwise.data.catalog"), "load_dataset", None)
     if loader is None:
         raise InvalidInputError("this labelwise has no dataset loader; cannot load "
                                 f"{name_or_path!r} for the export")

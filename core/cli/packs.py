@@ -26,7 +26,7 @@ def register(subparsers) -> None:
 def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from ..data.datasets import load_dataset
+    from ..data.catalog import load_dataset
     from ..data.packs import build_pack
 
     bars: list[tqdm] = []  # created on the first progress call: some packs embed nothing

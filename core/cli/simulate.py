@@ -101,7 +101,7 @@ def load_for_simulation(spec: str, label_column: str | None = None,
     tables
     embedded on the fly, image folders); they need a label column, the oracle's answers.
     """
-    from ..data.datasets import load_dataset
+    from ..data.catalog import load_dataset
 
     path = Path(spec)
     if not path.exists() or (path / "metadata.json").is_file():

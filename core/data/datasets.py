@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from ..errors import InvalidInputError
 
 
 @dataclass
@@ -71,49 +68,3 @@ class Dataset:
             text = "" if values is None else "\x1f".join(str(v) for v in values)
             digest.update(b"\x1e" + text.encode("utf-8", "surrogatepass"))
         return digest.hexdigest()[:16]
-
-
-def load_dataset(name_or_path: str | Path) -> Dataset:
-    """Load a built-in pack by name (``fruits``, ``sentiment140``, ``digits``, ``moons``), a pack
-    folder by path, or any other file or folder through :func:`labelwise.data.loaders.load_user_data`
-    (columns guessed).
-
-    Parameters
-    ----------
-    name_or_path : str or Path
-        A name from :func:`list_datasets`, a folder holding ``metadata.json``, or a user file.
-
-    Returns
-    -------
-    Dataset
-        float32 vectors, string labels (or None), items with an ``id`` column.
-
-    Raises
-    ------
-    InvalidInputError
-        If the name is neither a built-in pack nor a pack folder.
-    """
-    from . import packs
-
-    path = Path(name_or_path)
-    if (path / "metadata.json").is_file():
-        return packs.read_pack(path)
-    builtin = packs.packs_dir() / str(name_or_path)
-    if "/" not in str(name_or_path) and (builtin / "metadata.json").is_file():
-        return packs.read_pack(builtin)
-    if path.exists():
-        from .loaders import load_user_data
-
-        return load_user_data(path)
-    known = ", ".join(packs.available_packs()) or "none found in " + str(packs.packs_dir())
-    raise InvalidInputError(
-        f"no dataset {str(name_or_path)!r}: not a built-in pack (available: {known}), not a "
-        "pack folder and not an existing file or folder"
-    )
-
-
-def list_datasets() -> list[str]:
-    """Names of the built-in packs that :func:`load_dataset` can load."""
-    from . import packs
-
-    return packs.available_packs()

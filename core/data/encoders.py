@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InvalidInputError, LabelwiseError
+from .paths import data_dir
 
 ENCODER_NAMES = ("mobilenet_v2", "use")
 MOBILENET_FILE = "mobilenet_v2_1.0_224_quant.tflite"
@@ -309,8 +310,6 @@ class MobileNetV2Encoder(ImageEncoder):
     def __init__(self, *, model_path: str | Path | None = None, threads: int | None = None,
                  **kwargs):
         super().__init__(**kwargs)
-        from .packs import data_dir
-
         self.model_path = Path(model_path or data_dir() / "models" / MOBILENET_FILE)
         self.threads = threads or _default_threads()
         self._interpreter = None

@@ -12,8 +12,8 @@ Three kinds of input, one entry point, :func:`load_user_data`:
 
 Columns are given explicitly or guessed; :func:`guess_columns` returns the guess with the reason
 for each choice, so a user interface can show it before loading. Every malformed input raises an
-:class:`~labelwise.errors.InvalidInputError` (a :class:`~labelwise.errors.LabelwiseError`) whose message
-names the problem and the place (file, column, rows); nothing is pickled or executed.
+:class:`~labelwise.errors.InvalidInputError` (a :class:`~labelwise.errors.LabelwiseError`) whose
+message names the problem and the place (file, column, rows); nothing is pickled or executed.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from .datasets import Dataset
 from ..errors import InvalidInputError, LabelwiseError, describe_rows
+from .datasets import Dataset
 
 KINDS = ("text", "images", "embeddings")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")

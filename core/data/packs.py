@@ -38,8 +38,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .datasets import Dataset
 from ..errors import InvalidInputError, LabelwiseError, describe_rows
+from .datasets import Dataset
+from .paths import packs_dir
 
 PACK_FORMAT_VERSION = 1
 VECTOR_DTYPES = ("float32", "float16", "uint8")
@@ -48,22 +49,6 @@ RESERVED_COLUMNS = ("label", "group")
 
 class PackError(LabelwiseError, OSError):
     """A pack folder is missing, incomplete or inconsistent."""
-
-
-def data_dir() -> Path:
-    """The project's ``data/`` folder (``LABELWISE_PACKS_DIR`` overrides it).
-
-    Not ``LABELWISE_DATA_DIR``: that one moves the labeling store (see :mod:`labelwise.labels.store`).
-    """
-    override = os.environ.get("LABELWISE_PACKS_DIR")
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[2] / "data"
-
-
-def packs_dir() -> Path:
-    """Folder holding the built-in packs, ``data/packs``."""
-    return data_dir() / "packs"
 
 
 def available_packs() -> list[str]:

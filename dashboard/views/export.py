@@ -53,7 +53,7 @@ def page() -> None:
     except LabelwiseError as exc:
         state.show_error(exc)
         return
-    st.caption(f"Label store: {store.path}")
+    st.caption(f"Label store: {store.location}")
     if not projects:
         st.info("No project yet: label a few items on the Label page first.")
         return

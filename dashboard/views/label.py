@@ -352,7 +352,7 @@ def disagreements(desk: LabelDesk) -> None:
         else:
             st.dataframe(table.astype(str), hide_index=True, width="stretch")
         st.caption(f"Project {widgets.escape_markdown(link.project)} in "
-                       f"{widgets.escape_markdown(link.store.path)}")
+                       f"{widgets.escape_markdown(link.store.location)}")
 
 
 page()

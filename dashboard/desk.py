@@ -1,0 +1,385 @@
+"""The labeling card's server side: one offer at a time, and answers applied only to items shown.
+
+Plain Python (no Streamlit), so tests and benchmarks drive exactly what the card's page runs.
+
+An :class:`Offer` is the current item plus, for every possible answer (each class, and skip),
+the item that comes next after it. The card in the browser swaps to that item at once and sends
+the answer in the background; the server then applies it with :meth:`Desk.receive`:
+
+* every :class:`Answer` names the item it was given for and carries the card's id and a client
+  sequence number. It is applied only if this desk offered that item (as the current item or
+  as one of the next items it sent along) and the item is still unlabeled; otherwise it is
+  refused with a reason the card shows (:data:`REASONS`). Nothing is applied to an item that
+  was not offered, so a card can never act on an item its person did not see;
+* a replay of the same ``(desk_id, client_seq)`` returns the first :class:`Receipt` and changes
+  nothing, so a card may resend its queue as often as it likes (after a reload, or while the
+  server was away);
+* with a ``commit`` callable (e.g. a write to the label store), an answer is committed before
+  the session changes and before the receipt says "saved"; the callable refuses an answer by
+  raising :class:`AnswerRefused`, and any other exception leaves the answer unacknowledged, so
+  the card sends it again.
+
+The next items are computed on copies of the session (sharing its read-only vectors), so the
+session itself sees exactly one ``label()`` and one ``next()`` per answer, as in a plain
+labeling loop: the desk does not disturb the session's seeded picks (``tests/test_desk.py``
+compares the two, with ties on purpose).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from labelwise import InvalidInputError, LabelingSession
+
+#: Why an answer was refused: reason code -> what the card tells the person.
+REASONS = {
+    "labeled": "this item was labeled meanwhile (in another tab or by another person)",
+    "stale": "this card was out of date: the item was not offered to it",
+    "unknown-class": "this class is not on the desk (any more)",
+    "nothing-to-undo": "there was nothing of this card's to undo",
+}
+ANSWER_KINDS = ("label", "skip", "undo")
+#: Keys of the first ten classes, then letters; u (undo) and s (skip) are taken.
+DIGIT_KEYS = tuple("1234567890")
+LETTER_KEYS = tuple(c for c in "abcdefghijklmnopqrstuvwxyz" if c not in "us")
+
+
+def key_hints(n_classes: int) -> list[str | None]:
+    """The key of each of ``n_classes`` buttons: 1-9 and 0, then letters (not u or s); None
+    for classes beyond the keys there are (they are clicked)."""
+    keys = [*DIGIT_KEYS, *LETTER_KEYS]
+    return [keys[i] if i < len(keys) else None for i in range(n_classes)]
+
+
+class AnswerRefused(Exception):
+    """Raised by a desk's ``commit`` callable to refuse an answer (e.g. the store already has
+    a label for the item from another person); ``reason`` is a code of :data:`REASONS`."""
+
+    def __init__(self, reason: str, message: str | None = None) -> None:
+        super().__init__(message or REASONS.get(reason, reason))
+        self.reason = reason
+        self.message = message or REASONS.get(reason, reason)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One answer of a card: ``kind`` ("label", "skip" or "undo") given for pool item ``item``.
+
+    ``desk_id`` names the card (one per browser tab) and ``client_seq`` counts its answers;
+    together they make replays idempotent.
+    """
+
+    desk_id: str
+    client_seq: int
+    item: int
+    kind: str
+    label: Hashable | None = None
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.desk_id, self.client_seq)
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> Answer:
+        """Check and convert the JSON object a card sends; :class:`InvalidInputError` if it is
+        malformed (a card never sends that, so it is a bug or a forged request)."""
+        if not isinstance(payload, Mapping):
+            raise InvalidInputError(f"an answer is a JSON object, got {payload!r}")
+        desk_id, seq = payload.get("desk_id"), payload.get("client_seq")
+        item, kind, label = payload.get("item"), payload.get("kind"), payload.get("label")
+        if not isinstance(desk_id, str) or not desk_id:
+            raise InvalidInputError(f"an answer needs a desk_id string, got {desk_id!r}")
+        for name, value in (("client_seq", seq), ("item", item)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidInputError(f"{name} must be a non-negative integer, got {value!r}")
+        if kind not in ANSWER_KINDS:
+            raise InvalidInputError(f"kind must be one of {ANSWER_KINDS}, got {kind!r}")
+        if kind == "label" and (label is None or not isinstance(label, Hashable)):
+            raise InvalidInputError(f"a label answer needs a label, got {label!r}")
+        return cls(desk_id, seq, item, kind, label if kind == "label" else None)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What became of an answer: ``saved``, or refused with ``reason`` (a code of
+    :data:`REASONS`) and ``message`` (shown by the card)."""
+
+    desk_id: str
+    client_seq: int
+    item: int
+    saved: bool
+    reason: str | None = None
+    message: str = ""
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"desk_id": self.desk_id, "client_seq": self.client_seq, "item": self.item,
+                "status": "saved" if self.saved else "refused", "reason": self.reason,
+                "message": self.message}
+
+
+@dataclass(frozen=True)
+class Preview:
+    """An item to show, with the model's prediction for it (None before any label, or when
+    ``item`` is None: nothing is left to label)."""
+
+    item: int | None
+    prediction: Hashable | None = None
+    confidence: float | None = None
+
+
+@dataclass(frozen=True)
+class Offer:
+    """The current item and the next item after each possible answer.
+
+    ``after_label[j]`` follows labeling the current item ``classes[j]``; ``after_skip`` follows
+    skipping it. ``current.item`` is None once every item is labeled (then there are no next
+    items). ``undo_item`` is what an undo of ``desk_id``'s latest answer would bring back (see
+    :meth:`Desk.offer`).
+    """
+
+    version: int
+    current: Preview
+    classes: tuple[Hashable, ...]
+    after_label: tuple[Preview, ...]
+    after_skip: Preview | None
+    n_labeled: int
+    n_items: int
+    accuracy: float | None = None
+    undo_items: Mapping[str, int] = field(default_factory=dict)
+
+
+Commit = Callable[[Answer], None]
+
+
+def choose_next(session: LabelingSession, skipped: Iterable[int]) -> int | None:
+    """The session's next pick, passing over ``skipped`` items (None when nothing is left).
+
+    As the Label page does: skipped items count as picks of a batch (so their near-duplicates
+    are not suggested next either) and are then dropped. When only skipped items are left they
+    are offered again.
+    """
+    pool = session.pool
+    if not len(pool):
+        return None
+    avoid = set(skipped).intersection(pool.tolist())
+    if len(avoid) == len(pool):
+        avoid = set()
+    picks = session.next(batch=min(len(pool), 1 + len(avoid)))
+    return next(int(i) for i in picks if i not in avoid)
+
+
+def preview_of(session: LabelingSession, item: int | None) -> Preview:
+    """``item`` with the session's current prediction and its probability."""
+    if item is None or session.n_labeled == 0:
+        return Preview(item)
+    proba = session.predict_proba([item])[0]
+    return Preview(item, session.predict([item])[0], float(proba.max()))
+
+
+class Desk:
+    """One pool's labeling desk: offers items, previews the next ones, applies answers.
+
+    Parameters
+    ----------
+    session : LabelingSession
+        The pool and the model; the desk owns it from now on (label it only through the desk).
+    classes : sequence, optional
+        The buttons to show, in order (e.g. the dataset's classes); labels already in the
+        session are added after them. They are made known to the session at once
+        (:meth:`LabelingSession.add_class`), so previewing a label never adds a column.
+    commit : callable, optional
+        ``commit(answer)`` is called for every answer about to be applied, before the session
+        changes (e.g. write it to the label store). It refuses by raising
+        :class:`AnswerRefused`; any other exception propagates and the answer stays
+        unacknowledged. Without it answers live in memory only.
+    accuracy : callable, optional
+        ``accuracy(session)``: the model's estimated accuracy (e.g. on a holdout), or None.
+
+    Notes
+    -----
+    Thread-safe: several browser tabs may share one desk (each card has its own ``desk_id``).
+    Copies of the session for previews share its vectors and ``project_link``; a session built
+    with a ``similarities`` callable that holds large arrays is copied with them.
+    """
+
+    def __init__(self, session: LabelingSession, classes: Sequence[Hashable] = (), *,
+                 commit: Commit | None = None,
+                 accuracy: Callable[[LabelingSession], float | None] | None = None) -> None:
+        self.session = session
+        self.commit = commit
+        self.accuracy = accuracy
+        self.classes: list[Hashable] = []
+        self.skipped: list[int] = []
+        self._history: dict[str, list[Answer]] = {}  # each card's applied answers, for undo
+        self._receipts: dict[tuple[str, int], Receipt] = {}
+        self._offered: set[int] = set()
+        self._lock = threading.RLock()
+        self.version = 0
+        self._current: int | None = None
+        self._offer: Offer | None = None
+        for label in [*classes, *session.classes]:
+            self._add_class(label)
+        self._current = choose_next(session, self.skipped)
+
+    # -- reading ---------------------------------------------------------------------------
+    def offer(self) -> Offer:
+        """The current offer (computed once per change of the desk)."""
+        with self._lock:
+            if self._offer is None:
+                self._offer = self._make_offer()
+            return self._offer
+
+    def receipt(self, desk_id: str, client_seq: int) -> Receipt | None:
+        """The receipt of an answer already received, else None."""
+        return self._receipts.get((desk_id, client_seq))
+
+    # -- changing --------------------------------------------------------------------------
+    def add_class(self, label: Hashable) -> None:
+        """Add a button (a label typed in by a person); the key map follows the class list."""
+        with self._lock:
+            if label not in self.classes:
+                self._add_class(label)
+                self._changed()
+
+    def receive(self, answers: Iterable[Answer | Mapping[str, Any]]) -> list[Receipt]:
+        """Apply a card's answers in client order; one receipt per answer (replays included).
+
+        Raises
+        ------
+        InvalidInputError
+            If an answer is malformed (nothing of the batch is applied then).
+        """
+        parsed = [a if isinstance(a, Answer) else Answer.from_payload(a) for a in answers]
+        with self._lock:
+            return [self._receive_one(a) for a in sorted(parsed, key=lambda a: a.key)]
+
+    # -- internals -------------------------------------------------------------------------
+    def _add_class(self, label: Hashable) -> None:
+        self.session.add_class(label)
+        if label not in self.classes:
+            self.classes.append(label)
+
+    def _changed(self) -> None:
+        self.version += 1
+        self._offer = None
+
+    def _receive_one(self, answer: Answer) -> Receipt:
+        done = self._receipts.get(answer.key)
+        if done is not None:
+            return done
+        reason = self._refusal(answer)
+        if reason is None:
+            try:
+                if self.commit is not None:
+                    self.commit(answer)
+            except AnswerRefused as refused:
+                receipt = Receipt(*answer.key, answer.item, False, refused.reason,
+                                  refused.message)
+            else:
+                self._apply(answer)
+                receipt = Receipt(*answer.key, answer.item, True)
+        else:
+            receipt = Receipt(*answer.key, answer.item, False, reason, REASONS[reason])
+        self._receipts[answer.key] = receipt
+        if not receipt.saved:
+            self._move_on_if_taken()
+        return receipt
+
+    def _refusal(self, answer: Answer) -> str | None:
+        """Why ``answer`` cannot be applied, or None."""
+        session = self.session
+        if answer.item >= session.n_items:
+            return "stale"
+        if answer.kind == "undo":
+            history = self._history.get(answer.desk_id)
+            last = history[-1] if history else None
+            if last is None or last.item != answer.item:
+                return "nothing-to-undo"
+            if last.kind == "label" and session.labels.get(answer.item) != last.label:
+                return "labeled"  # relabeled or undone elsewhere since
+            return None
+        if answer.item not in self._offered:
+            return "stale"
+        if session.is_labeled(answer.item):
+            return "labeled"
+        if answer.kind == "label" and answer.label not in self.classes:
+            return "unknown-class"
+        return None
+
+    def _apply(self, answer: Answer) -> None:
+        history = self._history.setdefault(answer.desk_id, [])
+        if answer.kind == "undo":
+            last = history.pop()
+            if last.kind == "label":
+                self.session.unlabel(last.item)
+            elif last.item in self.skipped:
+                self.skipped.remove(last.item)
+            self._current = last.item  # the undone item is the one to look at again
+        else:
+            if answer.kind == "label":
+                self.session.label(answer.item, answer.label)
+            else:
+                self.skipped.append(answer.item)
+            history.append(answer)
+            if answer.item == self._current or not self._available(self._current):
+                self._current = self._next_current()
+        self._changed()
+
+    def _available(self, item: int | None) -> bool:
+        return (item is not None and not self.session.is_labeled(item)
+                and item not in self.skipped)
+
+    def _next_current(self) -> int | None:
+        pool = self.session.pool
+        if len(pool) and set(pool.tolist()) <= set(self.skipped):
+            self.skipped.clear()  # only skipped items are left: they come round again
+        return choose_next(self.session, self.skipped)
+
+    def _move_on_if_taken(self) -> None:
+        """After a refusal: if the current item was labeled elsewhere, offer another."""
+        if self._current is not None and self.session.is_labeled(self._current):
+            self._current = self._next_current()
+            self._changed()
+
+    def _make_offer(self) -> Offer:
+        session, item = self.session, self._current
+        after_label: tuple[Preview, ...] = ()
+        after_skip = None
+        if item is not None:
+            after_label = tuple(self._preview_after(item, label) for label in self.classes)
+            after_skip = self._preview_after(item, None)
+        offered = [item, *(p.item for p in after_label),
+                   None if after_skip is None else after_skip.item]
+        self._offered.update(i for i in offered if i is not None)
+        undo_items = {desk_id: history[-1].item
+                      for desk_id, history in self._history.items() if history}
+        return Offer(
+            version=self.version, current=preview_of(session, item),
+            classes=tuple(self.classes), after_label=after_label, after_skip=after_skip,
+            n_labeled=session.n_labeled, n_items=session.n_items,
+            accuracy=None if self.accuracy is None else self.accuracy(session),
+            undo_items=undo_items)
+
+    def _preview_after(self, item: int, label: Hashable | None) -> Preview:
+        """The next item if ``item`` were labeled ``label`` (None: skipped), on a copy."""
+        branch = self._copy_session()
+        skipped = list(self.skipped)
+        if label is None:
+            skipped.append(item)
+        else:
+            branch.label(item, label)
+        pool = branch.pool
+        if len(pool) and set(pool.tolist()) <= set(skipped):
+            skipped = []
+        return preview_of(branch, choose_next(branch, skipped))
+
+    def _copy_session(self) -> LabelingSession:
+        session = self.session
+        # The vectors are never written and the link may hold a store connection: share them.
+        shared = {id(session.vectors): session.vectors, id(session.project_link):
+                  session.project_link}
+        return copy.deepcopy(session, shared)
