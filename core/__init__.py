@@ -43,6 +43,7 @@ _LAZY = {
     "list_datasets": "data.catalog",
     "load_dataset": "data.catalog",
     "get_encoder": "data.encoders",
+    "thumbnail_jpeg": "data.images",
     "guess_columns": "data.loaders",
     "load_user_data": "data.loaders",
     "aulc": "studies.metrics",
@@ -104,6 +105,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load lazily
     from .data.catalog import list_datasets, load_dataset
     from .data.datasets import Dataset
     from .data.encoders import get_encoder
+    from .data.images import thumbnail_jpeg
     from .data.loaders import guess_columns, load_user_data
     from .data.packs import available_packs
     from .engine.auto import AutoPolicy
@@ -235,6 +237,7 @@ __all__ = [
     "strategy_settings",
     "summary_table",
     "sync",
+    "thumbnail_jpeg",
     "unlabel_item",
     "unregister_scorer",
     "visible_projects",

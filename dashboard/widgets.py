@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
-from io import BytesIO
 
 import streamlit as st
+
+from labelwise import LabelwiseError, thumbnail_jpeg
 
 # Like streamlit_shortcuts.add_shortcuts (same element lookup: the `.st-key-<key>` class that
 # Streamlit puts on keyed widgets), but key presses typed into a text field are left alone, so
@@ -57,17 +58,11 @@ def data_url(value, size: int = 64) -> str | None:
     raw = image_bytes(value)
     if raw is None:
         return None
-    from PIL import Image
-
     try:
-        with Image.open(BytesIO(raw)) as img:
-            img = img.convert("RGB")
-            img.thumbnail((size, size))
-            out = BytesIO()
-            img.save(out, format="JPEG", quality=80)
-    except (OSError, ValueError):
+        jpeg = thumbnail_jpeg(raw, size)
+    except LabelwiseError:
         return None
-    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode("ascii")
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 
 
 def item_text(dataset, row: int, limit: int | None = None) -> str:

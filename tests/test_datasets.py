@@ -6,6 +6,7 @@ import pytest
 from labelwise import Dataset, InvalidInputError, load_dataset
 from labelwise.data.catalog import list_datasets
 from labelwise.engine.vectors import as_unit_rows
+from labelwise.labels.projects import dataset_fingerprint
 
 
 def test_moons_pack_is_two_balanced_classes_with_plane_coordinates():
@@ -63,7 +64,9 @@ def test_list_datasets_names_the_built_in_packs():
     assert {"digits", "moons"} <= set(list_datasets())
 
 
-def test_fingerprint_changes_with_labels():
+def test_fingerprint_follows_vectors_and_ids_not_ground_truth():
     ds = load_dataset("moons")
-    other = Dataset(ds.name, ds.vectors, ds.labels[::-1].copy(), ds.items, ds.kind)
-    assert other.fingerprint() != ds.fingerprint()
+    relabeled = Dataset(ds.name, ds.vectors, ds.labels[::-1].copy(), ds.items, ds.kind)
+    moved = Dataset(ds.name, ds.vectors[::-1].copy(), ds.labels, ds.items, ds.kind)
+    assert relabeled.fingerprint() == ds.fingerprint() == dataset_fingerprint(ds)
+    assert moved.fingerprint() != ds.fingerprint()

@@ -14,7 +14,8 @@ import pytest
 from PIL import Image
 
 from labelwise import InvalidInputError
-from labelwise.data.encoders import EncoderError, get_encoder, open_image
+from labelwise.data.encoders import EncoderError, get_encoder
+from labelwise.data.images import open_image
 
 
 def cosine(a, b):
@@ -98,7 +99,7 @@ def test_cache_is_separate_per_encoder(cache_dir):
 
 
 def test_default_cache_folder_is_under_the_working_directory(tmp_path, monkeypatch):
-    from labelwise.data.encoders import default_cache_dir
+    from labelwise.data.embedding_cache import default_cache_dir
 
     monkeypatch.delenv("LABELWISE_CACHE_DIR", raising=False)
     monkeypatch.chdir(tmp_path)

@@ -8,10 +8,10 @@ import pytest
 from PIL import Image
 
 from labelwise import InvalidInputError, load_dataset
+from labelwise.data.builders import build_pack
 from labelwise.data.encoders import get_encoder
 from labelwise.data.packs import (
     PackError,
-    build_pack,
     dequantize_uint8,
     quantize_uint8,
     read_pack,

@@ -7,7 +7,7 @@ import argparse
 
 def register(subparsers) -> None:
     """Add the ``build-pack`` sub-command."""
-    from ..data.packs import builders
+    from ..data.builders import builders
 
     parser = subparsers.add_parser(
         "build-pack",
@@ -26,8 +26,8 @@ def register(subparsers) -> None:
 def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from ..data.builders import build_pack
     from ..data.catalog import load_dataset
-    from ..data.packs import build_pack
 
     bars: list[tqdm] = []  # created on the first progress call: some packs embed nothing
 

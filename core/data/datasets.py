@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..errors import InvalidInputError
+
 
 @dataclass
 class Dataset:
@@ -55,16 +57,46 @@ class Dataset:
         return self.items["id"].to_numpy()
 
     def fingerprint(self) -> str:
-        """A short hex digest of the vectors, ids and labels.
+        """:func:`fingerprint` of this dataset's vectors and item ids (what a labeling project
+        stores to recognise its data; ground-truth labels are not part of it)."""
+        return fingerprint(self.vectors, self.ids)
 
-        Two datasets with the same fingerprint hold the same embedded items with the same ground
-        truth, so saved labeling work can be matched to the data it was done on.
-        """
-        digest = hashlib.sha256()
-        vectors = np.ascontiguousarray(self.vectors, dtype=np.float32)
-        digest.update(repr(vectors.shape).encode())
-        digest.update(vectors.tobytes())
-        for values in (self.ids, self.labels):
-            text = "" if values is None else "\x1f".join(str(v) for v in values)
-            digest.update(b"\x1e" + text.encode("utf-8", "surrogatepass"))
-        return digest.hexdigest()[:16]
+
+def ids_as_text(ids) -> np.ndarray:
+    """Item ids as unique strings (object array), in order; duplicates are refused."""
+    ids = np.asarray(ids)
+    if ids.ndim != 1:
+        raise InvalidInputError(f"item ids must be 1-D, got shape {ids.shape}")
+    text = np.array([str(i.item() if isinstance(i, np.generic) else i) for i in ids],
+                    dtype=object)
+    seen: dict[str, int] = {}
+    for n, item in enumerate(text.tolist()):
+        if item in seen:
+            raise InvalidInputError(
+                f"item ids must be unique: {item!r} is at rows {seen[item]} and {n}")
+        seen[item] = n
+    return text
+
+
+def fingerprint(vectors, ids) -> str:
+    """The one fingerprint of a dataset: a SHA-256 of its vectors (as float32) and item ids.
+
+    A labeling project stores it, so opening the project with other data is refused instead of
+    mixing labels. Equal for the same vectors and ids in the same order; ground-truth labels
+    are not part of it.
+
+    Returns
+    -------
+    str
+        ``"sha256:<hex>"``.
+    """
+    vectors = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
+    ids = ids_as_text(ids)
+    if len(ids) != len(vectors):
+        raise InvalidInputError(f"{len(vectors)} vectors but {len(ids)} item ids")
+    digest = hashlib.sha256(b"labelwise-dataset-v1\n")
+    digest.update(f"{vectors.shape}\n".encode())
+    digest.update(vectors.tobytes())
+    for item in ids.tolist():
+        digest.update(item.encode("utf-8", "surrogatepass") + b"\x1f")
+    return "sha256:" + digest.hexdigest()

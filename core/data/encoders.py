@@ -20,156 +20,28 @@ encoder's identity, so nothing is embedded twice. The cache folder is ``$LABELWI
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import re
-import sqlite3
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InvalidInputError, LabelwiseError
+from .embedding_cache import EmbeddingCache, default_cache_dir
+from .images import _decode, _image_bytes, open_image
 from .paths import data_dir
 
 ENCODER_NAMES = ("mobilenet_v2", "use")
 MOBILENET_FILE = "mobilenet_v2_1.0_224_quant.tflite"
 MOBILENET_TENSOR = "MobilenetV2/Logits/AvgPool"
-# Pillow's own guard stops at 2 x 89 M pixels; a photo for labeling never needs more than this.
-MAX_IMAGE_PIXELS = 50_000_000
-
 Progress = Callable[[int, int], None]
 
 
 class EncoderError(LabelwiseError, RuntimeError):
     """An encoder cannot be created or run (model missing, offline, optional extra absent)."""
-
-
-# --------------------------------------------------------------------------------------------
-# inputs
-
-
-def open_image(item, *, where: str = "image"):
-    """Open ``item`` (path, bytes or PIL image) as an RGB PIL image, EXIF rotation applied.
-
-    Raises
-    ------
-    InvalidInputError
-        If the file is missing or unreadable, is not an image, or has more than
-        :data:`MAX_IMAGE_PIXELS` pixels (a decompression bomb).
-    """
-    from PIL import Image, ImageOps
-
-    if isinstance(item, Image.Image):
-        image = item
-    else:
-        data = _image_bytes(item, where=where)
-        image = _decode(data, where=where)
-    try:
-        image = ImageOps.exif_transpose(image)
-        return image.convert("RGB")
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise InvalidInputError(f"{where} could not be decoded: {exc}") from exc
-
-
-def _image_bytes(item, *, where: str) -> bytes:
-    if isinstance(item, bytes | bytearray | memoryview):
-        return bytes(item)
-    if isinstance(item, str | os.PathLike):
-        try:
-            return Path(item).read_bytes()
-        except OSError as exc:
-            raise InvalidInputError(f"{where}: cannot read image file {item}: {exc}") from exc
-    raise InvalidInputError(
-        f"{where}: expected an image path, image bytes or a PIL image, got {type(item).__name__}"
-    )
-
-
-def _decode(data: bytes, *, where: str):
-    from PIL import Image
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            width, height = image.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise InvalidInputError(
-                    f"{where} is {width}x{height} pixels, more than the {MAX_IMAGE_PIXELS:,} "
-                    "allowed (a decompression bomb?); shrink it first"
-                )
-            image.load()
-    except InvalidInputError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InvalidInputError(f"{where} is too large to decode safely: {exc}") from exc
-    except (OSError, ValueError, SyntaxError, Image.UnidentifiedImageError) as exc:
-        raise InvalidInputError(f"{where} is not a readable image: {exc}") from exc
-    return image
-
-
-# --------------------------------------------------------------------------------------------
-# cache
-
-
-def default_cache_dir() -> Path:
-    """``$LABELWISE_CACHE_DIR``, or ``.labelwise-cache`` in the working directory."""
-    return Path(os.environ.get("LABELWISE_CACHE_DIR") or Path.cwd() / ".labelwise-cache")
-
-
-class EmbeddingCache:
-    """Embeddings of one encoder on disk, keyed by content hash (SQLite, safe across processes).
-
-    Parameters
-    ----------
-    folder : path
-        Cache folder; the file is ``<folder>/embeddings/<encoder>-<hash of identity>.sqlite``.
-    identity : str
-        Everything that changes the encoder's output (name, model version, preprocessing).
-    """
-
-    def __init__(self, folder: str | Path, identity: str):
-        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", identity)[:40]
-        digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
-        self.path = Path(folder) / "embeddings" / f"{slug}-{digest}.sqlite"
-        self.identity = identity
-
-    def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=30)
-        db.execute("CREATE TABLE IF NOT EXISTS emb (key BLOB PRIMARY KEY, vec BLOB NOT NULL)")
-        return db
-
-    def get(self, keys: Sequence[bytes]) -> dict[bytes, np.ndarray]:
-        """Cached vectors of the ``keys`` that are present."""
-        found: dict[bytes, np.ndarray] = {}
-        if not self.path.exists() or not keys:
-            return found
-        db = self._connect()
-        try:
-            unique = list(dict.fromkeys(keys))
-            for start in range(0, len(unique), 500):
-                chunk = unique[start:start + 500]
-                marks = ",".join("?" * len(chunk))
-                rows = db.execute(f"SELECT key, vec FROM emb WHERE key IN ({marks})", chunk)
-                for key, blob in rows:
-                    found[bytes(key)] = np.frombuffer(blob, dtype=np.float32)
-        finally:
-            db.close()
-        return found
-
-    def put(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
-        """Store ``vectors`` (float32 rows) under ``keys``."""
-        rows = [(k, np.ascontiguousarray(v, dtype=np.float32).tobytes())
-                for k, v in zip(keys, vectors, strict=True)]
-        db = self._connect()
-        try:
-            with db:
-                db.executemany("INSERT OR REPLACE INTO emb (key, vec) VALUES (?, ?)", rows)
-        finally:
-            db.close()
 
 
 # --------------------------------------------------------------------------------------------

@@ -19,14 +19,13 @@ Typical use::
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from ..data.datasets import Dataset
+from ..data.datasets import Dataset, fingerprint, ids_as_text
 from ..engine.scorers import DEFAULT_UNCERTAINTY
 from ..engine.session import LabelingSession
 from ..engine.strategy import Strategy
@@ -65,48 +64,14 @@ class ProjectLink:
 
 
 # -- datasets and projects ---------------------------------------------------------------------
-def _id_strings(ids) -> np.ndarray:
-    ids = np.asarray(ids)
-    if ids.ndim != 1:
-        raise InvalidInputError(f"item ids must be 1-D, got shape {ids.shape}")
-    text = np.array([str(i.item() if isinstance(i, np.generic) else i) for i in ids],
-                    dtype=object)
-    seen: dict[str, int] = {}
-    for n, item in enumerate(text.tolist()):
-        if item in seen:
-            raise InvalidInputError(
-                f"item ids must be unique: {item!r} is at rows {seen[item]} and {n}")
-        seen[item] = n
-    return text
-
-
 def dataset_fingerprint(dataset: Dataset | None = None, *, vectors=None, ids=None) -> str:
-    """A SHA-256 of a dataset's vectors (as float32) and item ids.
-
-    Parameters
-    ----------
-    dataset : Dataset, optional
-        Or give ``vectors`` and ``ids``.
-
-    Returns
-    -------
-    str
-        ``"sha256:<hex>"``; equal for the same vectors and ids in the same order.
-    """
+    """The fingerprint a project stores to recognise its dataset: see
+    :func:`labelwise.data.datasets.fingerprint` (this takes a Dataset, or vectors and ids)."""
     if dataset is not None:
         vectors, ids = dataset.vectors, dataset.ids
     if vectors is None or ids is None:
         raise InvalidInputError("dataset_fingerprint needs a Dataset, or vectors and ids")
-    vectors = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
-    ids = _id_strings(ids)
-    if len(ids) != len(vectors):
-        raise InvalidInputError(f"{len(vectors)} vectors but {len(ids)} item ids")
-    digest = hashlib.sha256(b"labelwise-dataset-v1\n")
-    digest.update(f"{vectors.shape}\n".encode())
-    digest.update(vectors.tobytes())
-    for item in ids.tolist():
-        digest.update(item.encode("utf-8", "surrogatepass") + b"\x1f")
-    return "sha256:" + digest.hexdigest()
+    return fingerprint(vectors, ids)
 
 
 def strategy_settings(strategy: str | Strategy = "U*I*D", *, k: int = 5,
@@ -234,7 +199,7 @@ def resume_session(store: LabelStore, project: str | Project, dataset: Dataset,
         dataset.vectors, strategy, k=settings.get("k", 5) if k is None else k,
         weights=weights or settings.get("weights", "uniform"),
         seed=settings.get("seed") if seed is None else seed, density_values=density_values)
-    link = ProjectLink(store, project.name, _id_strings(dataset.ids))
+    link = ProjectLink(store, project.name, ids_as_text(dataset.ids))
     events = store.labels_changed_since(project)
     _load_state(session, replay_events(events, link.index_of, session.n_items))
     link.last_event_id = int(events["id"].max()) if len(events) else 0

@@ -100,19 +100,20 @@ class SqliteBackend:
         self._local = threading.local()
         has_content = self._check_header()
         self.read_only = not _can_write(self.path)
+        # The URI of read-only connections for a store that cannot be written; None: this
+        # thread's connection reads and writes.
         self._read_uri: str | None = None
         if has_content:
-            self._read_uri = self._retry(self._validate_without_writing)
-        if self.read_only:
-            if not has_content:
-                raise ReadOnlyStoreError(
-                    f"cannot create the labelwise store {self.path}: its folder is read-only "
-                    f"(a read-only mount or an immutable folder). Point labelwise at a writable "
-                    f"folder (argument, ${STORE_ENV} or ${DATA_DIR_ENV}).")
-            return
-        self._read_uri = None  # writable: this thread's connection reads and writes
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not has_content:
+            uri = self._retry(self._validate_without_writing)
+            if self.read_only:
+                self._read_uri = uri
+        elif self.read_only:
+            raise ReadOnlyStoreError(
+                f"cannot create the labelwise store {self.path}: its folder is read-only "
+                f"(a read-only mount or an immutable folder). Point labelwise at a writable "
+                f"folder (argument, ${STORE_ENV} or ${DATA_DIR_ENV}).")
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._retry(self._create)
 
     # -- opening ---------------------------------------------------------------------------
