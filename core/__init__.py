@@ -39,6 +39,10 @@ from .errors import (
 _LAZY = {
     "NotFittedError": "errors",  # builds on scikit-learn, which costs a second to import
     "KNNClassifier": "engine.classifier",
+    "GraphModel": "engine.graph",
+    "PoolGraph": "engine.graph",
+    "choose_model": "engine.graph",
+    "StoppingMonitor": "engine.stopping",
     "Dataset": "data.datasets",
     "list_datasets": "data.catalog",
     "load_dataset": "data.catalog",
@@ -46,6 +50,9 @@ _LAZY = {
     "thumbnail_jpeg": "data.images",
     "guess_columns": "data.loaders",
     "load_user_data": "data.loaders",
+    "resolve_server_path": "data.loaders",
+    "describe_embedding_time": "data.estimates",
+    "embedding_seconds": "data.estimates",
     "aulc": "studies.metrics",
     "efficiency": "studies.metrics",
     "labels_to_target": "studies.metrics",
@@ -105,11 +112,13 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load lazily
     from .data.catalog import list_datasets, load_dataset
     from .data.datasets import Dataset
     from .data.encoders import get_encoder
+    from .data.estimates import describe_embedding_time, embedding_seconds
     from .data.images import thumbnail_jpeg
-    from .data.loaders import guess_columns, load_user_data
+    from .data.loaders import guess_columns, load_user_data, resolve_server_path
     from .data.packs import available_packs
     from .engine.auto import AutoPolicy
     from .engine.classifier import KNNClassifier
+    from .engine.graph import GraphModel, PoolGraph, choose_model
     from .engine.policies import FixedPolicy, Policy, RandomPolicy
     from .engine.scorers import (
         DEFAULT_UNCERTAINTY,
@@ -119,6 +128,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load lazily
         pool_density,
         unregister_scorer,
     )
+    from .engine.stopping import StoppingMonitor
     from .engine.strategy import expand_strategies, product_names
     from .engine.view import LabeledView
     from .errors import NotFittedError
@@ -181,6 +191,7 @@ __all__ = [
     "DatasetMismatchError",
     "EmptyPoolError",
     "FixedPolicy",
+    "GraphModel",
     "InvalidInputError",
     "KNNClassifier",
     "LabelStore",
@@ -190,8 +201,10 @@ __all__ = [
     "LoginThrottle",
     "NotFittedError",
     "Policy",
+    "PoolGraph",
     "RandomPolicy",
     "Scorer",
+    "StoppingMonitor",
     "Strategy",
     "UnknownItemError",
     "User",
@@ -200,10 +213,13 @@ __all__ = [
     "available_packs",
     "bind_project",
     "can",
+    "choose_model",
     "dataset_fingerprint",
     "default_store_location",
     "default_store_path",
+    "describe_embedding_time",
     "efficiency",
+    "embedding_seconds",
     "expand_strategies",
     "export_project",
     "get_encoder",
@@ -229,6 +245,7 @@ __all__ = [
     "product_names",
     "register_scorer",
     "registered_scorers",
+    "resolve_server_path",
     "resume_session",
     "save_knn_model",
     "save_results",

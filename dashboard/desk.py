@@ -155,19 +155,24 @@ class Offer:
 Commit = Callable[[Answer], None]
 
 
-def choose_next(session: LabelingSession, skipped: Iterable[int]) -> int | None:
-    """The session's next pick, passing over ``skipped`` items (None when nothing is left).
+def choose_next(session: LabelingSession, skipped: Iterable[int],
+                excluded: Iterable[int] = ()) -> int | None:
+    """The session's next pick, passing over ``skipped`` and ``excluded`` items (None when
+    nothing is left).
 
     As the Label page does: skipped items count as picks of a batch (so their near-duplicates
     are not suggested next either) and are then dropped. When only skipped items are left they
-    are offered again.
+    are offered again. ``excluded`` items (e.g. reserved by another person) are never offered:
+    None when nothing else is left.
     """
     pool = session.pool
-    if not len(pool):
+    pool_items = set(pool.tolist())
+    banned = set(excluded).intersection(pool_items)
+    if len(banned) == len(pool_items):
         return None
-    avoid = set(skipped).intersection(pool.tolist())
-    if len(avoid) == len(pool):
-        avoid = set()
+    avoid = set(skipped).intersection(pool_items) | banned
+    if len(avoid) == len(pool_items):
+        avoid = banned
     picks = session.next(batch=min(len(pool), 1 + len(avoid)))
     return next(int(i) for i in picks if i not in avoid)
 
@@ -198,6 +203,17 @@ class Desk:
         unacknowledged. Without it answers live in memory only.
     accuracy : callable, optional
         ``accuracy(session)``: the model's estimated accuracy (e.g. on a holdout), or None.
+    exclude : callable, optional
+        ``exclude()``: pool items not to offer now (e.g. reserved by another tab or person);
+        asked once whenever the desk chooses items.
+    vouch : callable, optional
+        ``vouch(answer)``: whether an item this desk did not offer was shown to the answer's
+        card all the same (e.g. by an earlier desk of the same tab, before a reload or a
+        restart of the server: the store's reservations say so). Without it, such answers
+        are refused as stale.
+    explain : callable, optional
+        ``explain(answer, reason)``: the message for a refusal the desk found itself (e.g.
+        naming who labeled the item, from the store), or None for :data:`REASONS`'s.
 
     Notes
     -----
@@ -208,8 +224,15 @@ class Desk:
 
     def __init__(self, session: LabelingSession, classes: Sequence[Hashable] = (), *,
                  commit: Commit | None = None,
-                 accuracy: Callable[[LabelingSession], float | None] | None = None) -> None:
+                 accuracy: Callable[[LabelingSession], float | None] | None = None,
+                 exclude: Callable[[], Iterable[int]] | None = None,
+                 explain: Callable[[Answer, str], str | None] | None = None,
+                 vouch: Callable[[Answer], bool] | None = None) -> None:
         self.session = session
+        self.vouch = vouch
+        self.explain = explain
+        self.exclude = exclude
+        self._excluded: set[int] = set()
         self.commit = commit
         self.accuracy = accuracy
         self.classes: list[Hashable] = []
@@ -223,7 +246,8 @@ class Desk:
         self._offer: Offer | None = None
         for label in [*classes, *session.classes]:
             self._add_class(label)
-        self._current = choose_next(session, self.skipped)
+        self._refresh_excluded()
+        self._current = choose_next(session, self.skipped, self._excluded)
 
     # -- reading ---------------------------------------------------------------------------
     def offer(self) -> Offer:
@@ -244,6 +268,23 @@ class Desk:
             if label not in self.classes:
                 self._add_class(label)
                 self._changed()
+
+    def sync(self, apply: Callable[[LabelingSession], int]) -> int:
+        """Bring the session up to date with ``apply(session)`` (e.g. other labelers' labels
+        from the store; returns how many changes it applied) and move on if the current item
+        was taken meanwhile or is now excluded."""
+        with self._lock:
+            changed = apply(self.session)
+            for label in self.session.classes:
+                if label not in self.classes:
+                    self.classes.append(label)
+            self._refresh_excluded()
+            moved = not self._available(self._current)
+            if moved:
+                self._current = self._next_current()
+            if changed or moved:
+                self._changed()
+            return changed
 
     def receive(self, answers: Iterable[Answer | Mapping[str, Any]]) -> list[Receipt]:
         """Apply a card's answers in client order; one receipt per answer (replays included).
@@ -283,7 +324,9 @@ class Desk:
                 self._apply(answer)
                 receipt = Receipt(*answer.key, answer.item, True)
         else:
-            receipt = Receipt(*answer.key, answer.item, False, reason, REASONS[reason])
+            message = None if self.explain is None else self.explain(answer, reason)
+            receipt = Receipt(*answer.key, answer.item, False, reason,
+                              message or REASONS[reason])
         self._receipts[answer.key] = receipt
         if not receipt.saved:
             self._move_on_if_taken()
@@ -302,7 +345,7 @@ class Desk:
             if last.kind == "label" and session.labels.get(answer.item) != last.label:
                 return "labeled"  # relabeled or undone elsewhere since
             return None
-        if answer.item not in self._offered:
+        if answer.item not in self._offered and not (self.vouch and self.vouch(answer)):
             return "stale"
         if session.is_labeled(answer.item):
             return "labeled"
@@ -331,13 +374,16 @@ class Desk:
 
     def _available(self, item: int | None) -> bool:
         return (item is not None and not self.session.is_labeled(item)
-                and item not in self.skipped)
+                and item not in self.skipped and item not in self._excluded)
+
+    def _refresh_excluded(self) -> None:
+        self._excluded = set() if self.exclude is None else set(self.exclude())
 
     def _next_current(self) -> int | None:
         pool = self.session.pool
         if len(pool) and set(pool.tolist()) <= set(self.skipped):
             self.skipped.clear()  # only skipped items are left: they come round again
-        return choose_next(self.session, self.skipped)
+        return choose_next(self.session, self.skipped, self._excluded)
 
     def _move_on_if_taken(self) -> None:
         """After a refusal: if the current item was labeled elsewhere, offer another."""
@@ -346,6 +392,9 @@ class Desk:
             self._changed()
 
     def _make_offer(self) -> Offer:
+        self._refresh_excluded()
+        if self._current is not None and self._current in self._excluded:
+            self._current = self._next_current()
         session, item = self.session, self._current
         after_label: tuple[Preview, ...] = ()
         after_skip = None
@@ -375,7 +424,7 @@ class Desk:
         pool = branch.pool
         if len(pool) and set(pool.tolist()) <= set(skipped):
             skipped = []
-        return preview_of(branch, choose_next(branch, skipped))
+        return preview_of(branch, choose_next(branch, skipped, self._excluded))
 
     def _copy_session(self) -> LabelingSession:
         session = self.session

@@ -1,8 +1,8 @@
 """Shared state of the dashboard pages: which dataset is open, and its cached heavy parts.
 
-Heavy, shareable things (datasets, densities, 2-D maps) live in ``st.cache_resource`` so a rerun
-never loads, embeds or builds a density twice; ``st.session_state`` holds only small settings
-and each tab's labeling session (whose large arrays are per-tab by nature).
+Heavy, shareable things (packs, densities, 2-D maps) live in ``st.cache_resource`` so a rerun
+never loads or builds a density twice; ``st.session_state`` holds small settings, each tab's
+labeling session and the datasets that session brought (freed when the session ends).
 """
 
 from __future__ import annotations
@@ -40,14 +40,21 @@ def load_pack(name: str):
     return labelwise.load_dataset(name)
 
 
-@st.cache_resource
+CUSTOM_KEY = "_custom_datasets"
+
+
 def _custom_datasets() -> dict:
-    """Datasets brought by users (upload or server path), by content key, shared by tabs."""
-    return {}
+    """Datasets this session brought (upload or server path), by name and content key.
+
+    Kept in ``st.session_state``, not ``st.cache_resource``: a server-wide cache never let go
+    of an upload, so every visitor's files piled up in memory; session state is freed when
+    the session ends.
+    """
+    return st.session_state.setdefault(CUSTOM_KEY, {})
 
 
 def register_custom(dataset, key: str) -> Source:
-    """Keep a user's dataset for the life of the server and return its source.
+    """Keep a user's dataset for the life of this session and return its source.
 
     ``key`` names the content and the loading options (see dashboard.byo).
     """
@@ -113,13 +120,19 @@ def current_dataset():
         return load_pack(source.name)
     dataset = _custom_datasets().get(source.name)
     if dataset is None:
-        # The server restarted since the upload: go back to the default pack.
+        # Not this session's upload (or the server restarted): go back to the default pack.
         st.session_state.pop(SOURCE_KEY, None)
         return current_dataset()
     return dataset
 
 
-@st.cache_resource(show_spinner="Computing the density of every item (once per dataset)...")
+# Bounded: an uploaded dataset's density and split are evicted once newer ones push them out,
+# so a stream of uploads cannot grow the server without end.
+CACHED_DATASETS = 16
+
+
+@st.cache_resource(show_spinner="Computing the density of every item (once per dataset)...",
+                   max_entries=CACHED_DATASETS)
 def density(source_key: str, kind: str, _vectors: np.ndarray) -> np.ndarray:
     """Density ``i`` of every item for ``kind`` ("knn" or "global"), computed once per dataset.
 
@@ -128,7 +141,7 @@ def density(source_key: str, kind: str, _vectors: np.ndarray) -> np.ndarray:
     return labelwise.pool_density(_vectors, kind, normalize=True)
 
 
-@st.cache_resource(show_spinner="Setting a holdout aside...")
+@st.cache_resource(show_spinner="Setting a holdout aside...", max_entries=CACHED_DATASETS)
 def pool_split(source_key: str, _dataset):
     """The labeling pool and holdout of a dataset (see :func:`dashboard.labeling.holdout_split`)."""
     from labelwise.dashboard.labeling import holdout_split

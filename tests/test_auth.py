@@ -103,6 +103,8 @@ def expected(role: str, members: set[str], sandbox: str | None, action: str,
         return mine and action in {"view", "label", "export", "create"}
     member = "*" in members or project in members
     if role == "labeler":
+        if action == "create":  # only a project named for them, not through "*"
+            return project is not None and project in members
         return member and project is not None and action in {"view", "label"}
     return member and project is not None and action == "view"
 

@@ -152,7 +152,8 @@ def test_batch_mode_labels_several_items_at_once_and_reserves_them():
     assert set(LabelStore().current_labels("digits")["label"]) == {"3"}
 
 
-def test_texts_are_shown_as_plain_text(tmp_path):
+def test_texts_are_shown_as_plain_text(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABELWISE_DATA_ROOTS", str(tmp_path))
     rows = [("id", "text", "label"),
             ("a", "<script>alert(1)</script> **bold**", "x"),
             *[(f"r{i}", f"plain text number {i}", "y" if i % 2 else "x") for i in range(30)]]
@@ -207,13 +208,14 @@ def test_every_page_works_on_every_pack(pack):
 
 
 # -- Data ---------------------------------------------------------------------------------
-def test_data_page_shows_size_classes_and_errors_as_messages():
+def test_data_page_shows_size_classes_and_errors_as_messages(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABELWISE_DATA_ROOTS", str(tmp_path))
     at = open_app("moons", page="views/data.py")
     assert metric(at, "Items") == "1,000"
     assert metric(at, "Classes") == "2"
     at.radio(key="data_where").set_value("Path on the server").run()
-    at.text_input(key="byo_path").input("/no/such/file.csv").run()
-    assert "does not exist" in at.error[0].value
+    at.text_input(key="byo_path").input(str(tmp_path / "no-such-file.csv")).run()
+    assert "not available" in at.error[0].value
     assert not at.exception
 
 

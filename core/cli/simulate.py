@@ -108,7 +108,9 @@ def load_for_simulation(spec: str, label_column: str | None = None,
         return load_dataset(spec)
     from ..data.loaders import load_user_data
 
-    dataset = load_user_data(path, label_column=label_column, text_column=text_column)
+    # The command line is where big jobs go: the server's size limits do not apply here.
+    dataset = load_user_data(path, label_column=label_column, text_column=text_column,
+                             max_bytes=None, max_items=None, max_values=None)
     if dataset.labels is None:
         raise InvalidInputError(
             f"{spec!r} has no label column, so there is nothing to simulate against; name it "

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidInputError
+from .encoders import get_encoder
 from .images import thumbnail_jpeg
 from .packs import dequantize_uint8, quantize_uint8, write_pack
 from .paths import packs_dir
@@ -127,8 +128,6 @@ def build_fruits(out: Path, source=None, progress=None) -> Path:
     ``source`` is the fruits folder holding ``manifest.csv``. Vectors are the uint8 AvgPool codes
     of the quantised model with its scale and zero point, i.e. stored losslessly.
     """
-    from .encoders import get_encoder
-
     root = _source_folder(source, "fruits", "manifest.csv")
     manifest = _read_csv(root / "manifest.csv")
     _require_columns(manifest, ["file", "label", "group", "augmentation"], root / "manifest.csv")
@@ -171,8 +170,6 @@ def build_sentiment140(out: Path, source=None, progress=None) -> Path:
 
     ``source`` is ``sample20k.csv`` or the folder holding it.
     """
-    from .encoders import get_encoder
-
     path = Path(_shown_source(source) or "")
     if path.is_dir():
         path = path / "sample20k.csv"

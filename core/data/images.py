@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import warnings
-from pathlib import Path
 
 from ..errors import InvalidInputError
 
 # Pillow's own guard stops at 2 x 89 M pixels; a photo for labeling never needs more than this.
 MAX_IMAGE_PIXELS = 50_000_000
+# An uncompressed 50 M pixel RGB bitmap is 150 MB; no image file needs more than this.
+MAX_IMAGE_FILE_BYTES = 256 * 2**20
 
 
 def open_image(item, *, where: str = "image"):
@@ -42,7 +44,15 @@ def _image_bytes(item, *, where: str) -> bytes:
         return bytes(item)
     if isinstance(item, str | os.PathLike):
         try:
-            return Path(item).read_bytes()
+            info = os.stat(item)  # before opening: opening a FIFO blocks until a writer comes
+            if not stat.S_ISREG(info.st_mode):  # and /dev/zero never ends
+                raise InvalidInputError(f"{where}: {item} is not a regular file")
+            if info.st_size > MAX_IMAGE_FILE_BYTES:
+                raise InvalidInputError(
+                    f"{where}: {item} is {info.st_size / 2**20:,.0f} MB, more than the "
+                    f"{MAX_IMAGE_FILE_BYTES // 2**20} MB an image file may have")
+            with open(item, "rb") as handle:
+                return handle.read(MAX_IMAGE_FILE_BYTES + 1)
         except OSError as exc:
             raise InvalidInputError(f"{where}: cannot read image file {item}: {exc}") from exc
     raise InvalidInputError(

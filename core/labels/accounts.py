@@ -139,6 +139,10 @@ def can(user: User, action: str, project: str | None = None) -> bool:
         return user.is_member(project)
     if action == "label":
         return user.role == "labeler" and user.is_member(project)
+    if action == "create":
+        # A labeler may start a project the operator named for them, so an admin need not open
+        # it first; membership through "*" does not let them create arbitrary projects.
+        return user.role == "labeler" and project is not None and project in user.projects
     return False
 
 

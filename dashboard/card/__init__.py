@@ -170,6 +170,13 @@ def answers_from(outbox: Any, desk: Desk) -> list[dict[str, Any]]:
     return answers
 
 
+def outbox_desk_id(key: str) -> str | None:
+    """The tab id (``desk_id``) of the card ``key``'s latest outbox, once it sent one."""
+    outbox = _outbox(key)
+    desk_id = outbox.get("desk_id") if isinstance(outbox, Mapping) else None
+    return desk_id if isinstance(desk_id, str) and desk_id else None
+
+
 def _outbox(key: str) -> Any:
     state = st.session_state.get(key)
     if state is None:

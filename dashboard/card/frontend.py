@@ -390,7 +390,7 @@ class Card {
     this.queue.push(a);
     this.persist();
     this.stats.events.push({ type: "answer", item: view.item, kind, client_seq: a.client_seq,
-                             t: performance.now() });
+                             item_id: view.id, label: a.label, t: performance.now() });
     this.note(a, "pending", "sending");
     this.undoStack.push(view);
     if (this.undoStack.length > 50) { this.undoStack.shift(); }

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from labelwise import LabelwiseError
-from labelwise.dashboard import byo, state, widgets
+from labelwise.dashboard import auth, byo, state, widgets
 
 SAMPLE_SIZE = 12
 
@@ -77,18 +77,31 @@ def samples(dataset) -> None:
         st.dataframe(frame, hide_index=True, width="stretch")
 
 
+def data_choices() -> list[str]:
+    """Where a dataset may come from for this user.
+
+    Bringing data needs the ``bring_data`` permission; server paths also need the operator to
+    name allowed folders (``LABELWISE_DATA_ROOTS``): without them the choice is not offered.
+    """
+    choices = ["Built-in pack"]
+    if auth.can(auth.current_user(), "bring_data"):
+        choices.append("Upload a file")
+        if byo.data_roots():
+            choices.append("Path on the server")
+    return choices
+
+
 def page() -> None:
     st.title("Data")
     if "fallback_note" in st.session_state:
         st.info(st.session_state["fallback_note"])
-    where = st.radio("Dataset", ["Built-in pack", "Upload a file", "Path on the server"],
-                     horizontal=True, key="data_where")
+    where = st.radio("Dataset", data_choices(), horizontal=True, key="data_where")
     if where == "Built-in pack":
         pick_pack()
     elif where == "Upload a file":
         byo.upload_form()
-    else:
-        byo.path_form()
+    elif where == "Path on the server":
+        byo.path_form(byo.data_roots())
     try:
         dataset = state.current_dataset()
     except LabelwiseError as exc:

@@ -14,7 +14,7 @@ from labelwise import (
     resume_session,
     save_knn_model,
 )
-from labelwise.dashboard import persistence, state
+from labelwise.dashboard import auth, persistence, state
 
 FILES = {
     "csv": ("CSV", "text/csv", ".csv"),
@@ -53,7 +53,11 @@ def page() -> None:
     except LabelwiseError as exc:
         state.show_error(exc)
         return
-    st.caption(f"Label store: {store.location}")
+    user = auth.current_user()
+    if user.role == "admin":  # where the store lives on the server is for admins only
+        st.caption(f"Label store: {store.location}")
+    # Only the projects this user may see: others' projects (and demo sandboxes) stay hidden.
+    projects = [p for p in projects if auth.can(user, "view", p.name)]
     if not projects:
         st.info("No project yet: label a few items on the Label page first.")
         return
@@ -77,6 +81,9 @@ def page() -> None:
         st.info("This project has no labels yet.")
         return
     st.dataframe(table.head(200), hide_index=True, width="stretch")
+    if not auth.can(user, "export", name):
+        st.caption(f"Your role ({user.role}) can look at this project but not download it.")
+        return
     cols = st.columns(4)
     for col, (fmt, (title, mime, suffix)) in zip(cols, FILES.items(), strict=False):
         data = written(lambda path, f=fmt: export_project(store, project, f, path, dataset))

@@ -15,7 +15,7 @@ from labelwise import (
     Strategy,
     registered_scorers,
 )
-from labelwise.dashboard import persistence, state, widgets
+from labelwise.dashboard import auth, persistence, state, widgets
 from labelwise.dashboard.labeling import LabelDesk, Settings
 
 UNCERTAINTY = {measure: measure.replace("_", " ") for measure in UNCERTAINTY_MEASURES}
@@ -79,8 +79,12 @@ def sidebar_settings() -> tuple[Settings, int]:
 SEED = 0
 
 
-def sidebar_project(source, dataset) -> tuple[str, str]:
-    """Project name (one per dataset; default: the dataset's name) and labeler name."""
+def sidebar_project(source, dataset, user: auth.User) -> tuple[str, str]:
+    """Project (one per dataset; default: the dataset's name) and labeler name for ``user``.
+
+    The name box is drawn only in a local run: with logins, labels carry the account name.
+    Demo visitors get their sandbox's copy of the project (``auth.project_for``).
+    """
     sb = st.sidebar
     sb.subheader("Project")
     project_key = f"project_name::{source.key}"
@@ -89,11 +93,28 @@ def sidebar_project(source, dataset) -> tuple[str, str]:
     project = sb.text_input("Project", key=state.keep(project_key, default),
                             help="Labels are saved in this project of the label store; "
                                  "reopening the app resumes it.")
-    who = sb.text_input("Your name", key=state.keep("who", "labeler"),
-                        help="Recorded with each label, so several people can label one "
-                             "project.")
+    typed = None
+    if user.local:
+        typed = sb.text_input("Your name", key=state.keep("who", "labeler"),
+                              help="Recorded with each label, so several people can label "
+                                   "one project.")
     state.remember(project_key, "who")
-    return (project.strip() or default), (who.strip() or "labeler")
+    return auth.project_for(user, project.strip() or default), auth.labeler_name(user, typed)
+
+
+def refusal(user: auth.User, project: str) -> str | None:
+    """Why ``user`` may not open ``project``, or None if they may."""
+    if not auth.can(user, "view", project):
+        # The same words whether or not the project exists: nothing leaks about others' work.
+        return (f"Project {widgets.escape_markdown(project)} is not available to your account: "
+                "type one of your projects in the sidebar.")
+    if auth.can(user, "create", project):
+        return None
+    existing = {p.name for p in persistence.open_store(persistence.store_path()).list_projects()}
+    if project in existing:
+        return None
+    return (f"Project {widgets.escape_markdown(project)} has not been started, and your role "
+            "cannot start a project: ask an administrator.")
 
 
 def get_desk(source, dataset, settings: Settings, project: str, who: str) -> LabelDesk:
@@ -155,7 +176,7 @@ def progress_row(desk: LabelDesk) -> None:
               help=desk.settings.strategy.label)
 
 
-def class_buttons(desk: LabelDesk, item: int) -> dict[str, str]:
+def class_buttons(desk: LabelDesk, item: int, read_only: bool) -> dict[str, str]:
     """One button per class (keys 1-9); returns the shortcut map."""
     shortcuts = {}
     classes = desk.classes
@@ -167,7 +188,7 @@ def class_buttons(desk: LabelDesk, item: int) -> dict[str, str]:
             n = start + offset
             hint = f" :gray[{n + 1}]" if n < 9 else ""
             cols[offset].button(f"{widgets.escape_markdown(cls)}{hint}", key=f"cls_{n}",
-                                width="stretch",
+                                width="stretch", disabled=read_only,
                                 on_click=run_action, args=(desk.label, item, cls))
             if n < 9:
                 shortcuts[str(n + 1)] = f"cls_{n}"
@@ -231,7 +252,7 @@ def neighbours(desk: LabelDesk, item: int) -> None:
             hide_index=True, width="stretch")
 
 
-def single(desk: LabelDesk) -> None:
+def single(desk: LabelDesk, read_only: bool) -> None:
     item = desk.suggest(1)[0]
     pool = desk.split.pool
     left, right = st.columns([3, 2], gap="large")
@@ -239,14 +260,16 @@ def single(desk: LabelDesk) -> None:
         st.subheader("Label this item")
         widgets.show_item(pool, item, width=360)
         st.caption(f"item {widgets.escape_markdown(pool.items['id'].iat[item])}")
-        shortcuts = class_buttons(desk, item)
+        shortcuts = class_buttons(desk, item, read_only)
         b1, b2, b3, b4 = st.columns([1, 1, 2, 1], vertical_alignment="bottom")
-        b1.button("Skip :gray[s]", key="skip_btn", width="stretch",
+        b1.button("Skip :gray[s]", key="skip_btn", width="stretch", disabled=read_only,
                   on_click=run_action, args=(desk.skip, item))
-        b2.button("Undo :gray[u]", key="undo_btn", width="stretch", disabled=not desk.history,
+        b2.button("Undo :gray[u]", key="undo_btn", width="stretch",
+                  disabled=read_only or not desk.history,
                   on_click=run_action, args=(desk.undo,))
-        b3.text_input("New class", key="new_class", placeholder="name of a new class")
-        b4.button("Add class", key="add_class_btn", width="stretch",
+        b3.text_input("New class", key="new_class", placeholder="name of a new class",
+                      disabled=read_only)
+        b4.button("Add class", key="add_class_btn", width="stretch", disabled=read_only,
                   on_click=add_class, args=(desk,))
         shortcuts.update({"s": "skip_btn", "u": "undo_btn"})
         widgets.keyboard_shortcuts(shortcuts)
@@ -278,7 +301,7 @@ def picked_by(desk: LabelDesk, item: int) -> tuple[str, ...]:
     return strategy.factors
 
 
-def batch(desk: LabelDesk, size: int) -> None:
+def batch(desk: LabelDesk, size: int, read_only: bool) -> None:
     items = desk.suggest(size)
     pool = desk.split.pool
     classes = desk.classes
@@ -295,8 +318,9 @@ def batch(desk: LabelDesk, size: int) -> None:
                 options = ["(skip)", *classes]
                 index = options.index(guess) if guess in options else 0
                 st.selectbox("Label", options, index=index, key=f"batch_{item}",
-                             format_func=str)
-    if st.button(f"Submit {len(items)} labels", type="primary", key="submit_batch"):
+                             format_func=str, disabled=read_only)
+    if st.button(f"Submit {len(items)} labels", type="primary", key="submit_batch",
+                 disabled=read_only):
         for item in items:
             choice = st.session_state.get(f"batch_{item}", "(skip)")
             run_action(desk.skip if choice == "(skip)" else desk.label,
@@ -310,7 +334,13 @@ def page() -> None:
     try:
         source = state.current_source()
         dataset = state.current_dataset()
-        project, who = sidebar_project(source, dataset)
+        user = auth.current_user()
+        project, who = sidebar_project(source, dataset, user)
+        refused = refusal(user, project)
+        if refused is not None:
+            st.title(f"Label · {widgets.escape_markdown(dataset.name)}")
+            st.warning(refused)
+            return
         desk = get_desk(source, dataset, settings, project, who)
     except DatasetMismatchError as exc:
         state.show_error(exc)
@@ -327,11 +357,15 @@ def page() -> None:
     if error:
         st.error(error)
     progress_row(desk)
+    read_only = not auth.can(user, "label", project)
+    if read_only:
+        st.caption("You can look at this project but not change it: your role "
+                   f"({user.role}) does not label {widgets.escape_markdown(project)}.")
     try:
         if size > 1:
-            batch(desk, size)
+            batch(desk, size, read_only)
         else:
-            single(desk)
+            single(desk, read_only)
     except LabelwiseError as exc:
         state.show_error(exc)
     disagreements(desk)
@@ -351,8 +385,10 @@ def disagreements(desk: LabelDesk) -> None:
             st.caption("None so far: no item has two different labels from two people.")
         else:
             st.dataframe(table.astype(str), hide_index=True, width="stretch")
-        st.caption(f"Project {widgets.escape_markdown(link.project)} in "
-                       f"{widgets.escape_markdown(link.store.location)}")
+        where = ""
+        if auth.current_user().role == "admin":  # the server's file layout is for admins only
+            where = f" in {widgets.escape_markdown(link.store.location)}"
+        st.caption(f"Project {widgets.escape_markdown(link.project)}{where}")
 
 
 page()

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import InvalidInputError, describe_rows
-from .sources import KINDS, ColumnGuess
+from .sources import KINDS, ColumnGuess, Limits
 
 
 def _check_kind(kind) -> None:
@@ -55,20 +55,28 @@ def _ids(values, n: int, where: str) -> np.ndarray:
     if missing.size:
         raise InvalidInputError(f"{where} is empty in {describe_rows(missing)}")
     ids = np.array([_label_text(v) for v in series], dtype=object)
+    _refuse_clashes(ids, where, key=str, what="duplicate ids", hint="ids must be unique")
+    # "a" and "a " look the same on screen and in exports: one of them is a mistake.
+    _refuse_clashes(ids, where, key=str.strip, what="ambiguous ids (alike but for spaces)",
+                    hint="make them distinct")
+    return ids
+
+
+def _refuse_clashes(ids: np.ndarray, where: str, *, key, what: str, hint: str) -> None:
     seen: dict[str, int] = {}
     clashes = []
-    for row, value in enumerate(ids):
-        if value in seen:
-            clashes.append((seen[value], row, value))
-        seen.setdefault(value, row)
+    for row, value in enumerate(ids.tolist()):
+        normal = key(value)
+        if normal in seen:
+            clashes.append((seen[normal], row))
+        seen.setdefault(normal, row)
     if clashes:
-        first, second, value = clashes[0]
+        first, second = clashes[0]
+        shown = (repr(ids[first]) if ids[first] == ids[second]
+                 else f"{ids[first]!r} and {ids[second]!r}")
         more = f" ({len(clashes) - 1} more)" if len(clashes) > 1 else ""
         raise InvalidInputError(
-            f"{where} has duplicate ids: {value!r} in rows {first} and {second}{more}; ids must "
-            "be unique"
-        )
-    return ids
+            f"{where} has {what}: {shown} in rows {first} and {second}{more}; {hint}")
 
 
 def _items(table: pd.DataFrame, ids, drop) -> pd.DataFrame:
@@ -87,7 +95,8 @@ def _metadata(where: str, guess: ColumnGuess, **extra) -> dict:
     return meta
 
 
-def _check_vectors(vectors, where: str, expected_dimension) -> np.ndarray:
+def _check_vectors(vectors, where: str, expected_dimension, columns=None) -> np.ndarray:
+    """float32 vectors, refusing non-numbers, NaN/inf (naming the first cell) and zeros."""
     arr = np.asarray(vectors)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.floating)
                                    or np.issubdtype(arr.dtype, np.integer)):
@@ -101,8 +110,14 @@ def _check_vectors(vectors, where: str, expected_dimension) -> np.ndarray:
         out = arr.astype(np.float32)
     bad = np.flatnonzero(~np.isfinite(out).all(axis=1))
     if bad.size:
-        raise InvalidInputError(f"{where}: NaN or infinite values (or values too large for "
-                                f"float32) in {describe_rows(bad)}")
+        row = int(bad[0])
+        dimension = int(np.flatnonzero(~np.isfinite(out[row]))[0])
+        cell = (f"column {columns[dimension]!r}" if columns is not None and len(columns) > 1
+                else f"dimension {dimension}")
+        raise InvalidInputError(
+            f"{where}: NaN or infinite values (or values too large for float32) in "
+            f"{describe_rows(bad)}, first at row {row}, {cell} (value {arr[row, dimension]!r}); "
+            "an embeddings file must hold finite numbers only")
     zero = np.flatnonzero(~out.any(axis=1))
     if zero.size:
         raise InvalidInputError(f"{where}: all-zero vectors in {describe_rows(zero)} have no "
@@ -117,3 +132,10 @@ def _check_dimension(vectors: np.ndarray, expected_dimension, where: str) -> Non
             f"{where}: vectors have {vectors.shape[1]} dimensions but {expected_dimension} are "
             "expected; were they made with a different encoder?"
         )
+
+
+def _check_embedding_size(count: int, dimension: int, limits: Limits, where: str) -> None:
+    """Refuse embedding more items, or more values, than ``limits`` allow (before embedding)."""
+    limits.check_items(count, where)
+    limits.check_values(count * dimension, where,
+                        f"(once embedded) {count:,} x {dimension:,} = ")

@@ -11,34 +11,39 @@ import pandas as pd
 
 from ...errors import InvalidInputError
 from ..datasets import Dataset
+from ..encoders import get_encoder
 from ..images import thumbnail_jpeg
-from .common import _check_dimension, _labels, _metadata
-from .sources import IMAGE_SUFFIXES, ColumnGuess, _Source
+from .common import _check_dimension, _check_embedding_size, _labels, _metadata
+from .sources import IMAGE_SUFFIXES, ColumnGuess, Limits, _Source, folder_files
 
-# Zip archives: refuse more than this many entries or uncompressed bytes (zip bombs).
+# Zip archives: refuse more than this many entries (their declared sizes are checked against
+# the loader's max_bytes).
 MAX_ZIP_ENTRIES = 100_000
-
-
-MAX_ZIP_BYTES = 4 * 1024**3
 
 
 THUMBNAIL_PX = 128
 
 
-def _image_entries(src: _Source) -> tuple[list[tuple[str, object]], int]:
-    """(relative posix path, path or zip name) of every image, sorted; and how many were skipped."""
-    if src.path is not None and src.path.is_dir():
+def _image_entries(src: _Source, limits: Limits) -> tuple[list[tuple[str, object]], int]:
+    """(relative posix path, path or zip name) of every image, sorted; and how many were skipped.
+
+    Folders list regular files only (links leading out of the folder are skipped); archives
+    are checked against ``limits`` from their declared sizes before any entry is unpacked.
+    """
+    if src.is_folder:
         entries, skipped = [], 0
-        for path in sorted(src.path.rglob("*")):
+        cap = None if limits.max_items is None else 2 * limits.max_items
+        for path in folder_files(src.path, max_files=cap):
             rel = path.relative_to(src.path).as_posix()
-            if not path.is_file() or _hidden(rel):
+            if _hidden(rel):
                 continue
             if path.suffix.lower() in IMAGE_SUFFIXES:
                 entries.append((rel, path))
             else:
                 skipped += 1
+        limits.check_items(len(entries), src.name, "images")
         return entries, skipped
-    return _zip_entries(src)
+    return _zip_entries(src, limits)
 
 
 def _hidden(rel: str) -> bool:
@@ -46,7 +51,7 @@ def _hidden(rel: str) -> bool:
     return any(p.startswith(".") or p == "__MACOSX" for p in parts)
 
 
-def _zip_entries(src: _Source) -> tuple[list[tuple[str, object]], int]:
+def _zip_entries(src: _Source, limits: Limits) -> tuple[list[tuple[str, object]], int]:
     try:
         archive = zipfile.ZipFile(src.opened())
     except (zipfile.BadZipFile, OSError) as exc:
@@ -56,10 +61,7 @@ def _zip_entries(src: _Source) -> tuple[list[tuple[str, object]], int]:
     if len(infos) > MAX_ZIP_ENTRIES:
         raise InvalidInputError(f"{src.name} has {len(infos):,} entries, more than the "
                                 f"{MAX_ZIP_ENTRIES:,} allowed")
-    total = sum(i.file_size for i in infos)
-    if total > MAX_ZIP_BYTES:
-        raise InvalidInputError(f"{src.name} would unpack to {total:,} bytes, more than the "
-                                f"{MAX_ZIP_BYTES:,} allowed (a zip bomb?)")
+    limits.check_bytes(sum(i.file_size for i in infos), src.name, unpacked=True)
     entries, skipped = [], 0
     for info in infos:
         name = info.filename.replace("\\", "/")
@@ -76,6 +78,7 @@ def _zip_entries(src: _Source) -> tuple[list[tuple[str, object]], int]:
             entries.append((name, info.filename))
         else:
             skipped += 1
+    limits.check_items(len(entries), src.name, "images")
     entries.sort()
     # A zip of one folder ("photos/cat/1.jpg"): that folder is a wrapper, not a class.
     roots = {e[0].split("/")[0] for e in entries}
@@ -85,8 +88,8 @@ def _zip_entries(src: _Source) -> tuple[list[tuple[str, object]], int]:
     return entries, skipped
 
 
-def _guess_images(src: _Source, form: str) -> ColumnGuess:
-    entries, skipped = _image_entries(src)
+def _guess_images(src: _Source, form: str, limits: Limits) -> ColumnGuess:
+    entries, skipped = _image_entries(src, limits)
     classes = sorted({rel.split("/")[0] for rel, _ in entries if "/" in rel})
     if classes:
         shown = ", ".join(classes[:10]) + (", ..." if len(classes) > 10 else "")
@@ -100,10 +103,8 @@ def _guess_images(src: _Source, form: str) -> ColumnGuess:
 
 
 def _load_images(src: _Source, *, label_column, encoder, progress, name,
-                 expected_dimension) -> Dataset:
-    from ..encoders import get_encoder
-
-    entries, skipped = _image_entries(src)
+                 expected_dimension, limits: Limits) -> Dataset:
+    entries, skipped = _image_entries(src, limits)
     if not entries:
         raise InvalidInputError(
             f"{src.name} holds no images (looked for {', '.join(IMAGE_SUFFIXES)})"
@@ -116,10 +117,11 @@ def _load_images(src: _Source, *, label_column, encoder, progress, name,
             "subfolders; put every image in a class subfolder, or none"
         )
     use_labels = not loose and label_column != ""
-    data = _read_images(src, entries)
     model = get_encoder(encoder or "mobilenet_v2")
     if model.kind != "image":
         raise InvalidInputError(f"encoder {model.name!r} embeds texts, not images")
+    _check_embedding_size(len(entries), model.dimension, limits, src.name)
+    data = _read_images(src, entries)
 
     thumbnails = [thumbnail_jpeg(blob, THUMBNAIL_PX, where=f"{src.name}: {rel}")
                   for (rel, _), blob in zip(entries, data, strict=True)]
@@ -128,7 +130,7 @@ def _load_images(src: _Source, *, label_column, encoder, progress, name,
     labels = _labels(classes, f"{src.name}: class subfolders") if use_labels else None
     ids = np.array([rel for rel, _ in entries], dtype=object)
     items = pd.DataFrame({"id": ids, "image": thumbnails})
-    guess = _guess_images(src, "a folder" if src.path is not None else "a zip archive")
+    guess = _guess_images(src, "a folder" if src.is_folder else "a zip archive", limits)
     if not use_labels:
         guess.label_column = None
         guess.reasons.append("no labels: given")
@@ -139,13 +141,21 @@ def _load_images(src: _Source, *, label_column, encoder, progress, name,
 
 def _read_images(src: _Source, entries) -> list:
     """Image bytes from a zip; file paths (read when embedded) from a folder."""
-    if src.path is not None and src.path.is_dir():
+    if src.is_folder:
         return [path for _, path in entries]
     with zipfile.ZipFile(src.opened()) as archive:
-        out = []
-        for rel, member in entries:
-            try:
-                out.append(archive.read(member))
-            except (zipfile.BadZipFile, OSError, RuntimeError, EOFError) as exc:
-                raise InvalidInputError(f"{src.name}: cannot unpack {rel}: {exc}") from exc
-        return out
+        return [_unpack(archive, member, f"{src.name}: {rel}") for rel, member in entries]
+
+
+def _unpack(archive: zipfile.ZipFile, member: str, where: str) -> bytes:
+    """An entry's bytes, never more than it declares (the declared sizes passed the limits)."""
+    declared = archive.getinfo(member).file_size
+    try:
+        with archive.open(member) as stream:
+            data = stream.read(declared + 1)
+    except (zipfile.BadZipFile, OSError, RuntimeError, EOFError, NotImplementedError) as exc:
+        raise InvalidInputError(f"{where}: cannot unpack: {exc}") from exc
+    if len(data) > declared:
+        raise InvalidInputError(f"{where} unpacks to more than the {declared:,} bytes it "
+                                "declares; refusing the archive")
+    return data
