@@ -29,7 +29,6 @@ auth.login_gate()
 PAGES = [
     st.Page("views/data.py", title="Data", icon=":material/database:"),
     st.Page("views/label.py", title="Label", icon=":material/label:", default=True),
-    st.Page("views/label_card.py", title="Label (card)", icon=":material/style:"),
     st.Page("views/compare.py", title="Compare", icon=":material/monitoring:"),
     st.Page("views/explore.py", title="Explore", icon=":material/scatter_plot:"),
     st.Page("views/export.py", title="Export", icon=":material/download:"),
