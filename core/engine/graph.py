@@ -33,7 +33,10 @@ below ``tol * d_u`` (random-walk terms), so every entry of ``g_i`` is within
 ``tol * sqrt(d_i * d_u)`` of the exact solve. Spreading is the variant chosen here: it lets a
 label be added, removed or moved between classes by adding, subtracting or moving one stored
 sparse vector, which no re-solve can match. Spreading also lets a labeled item's own row
-disagree with its label (it is not clamped), which tolerates the odd wrong label.
+disagree with its label (it is not clamped), which tolerates the odd wrong label. The model is
+the exact fixed point (to ``tol``), not a fixed number of iterations of ``F <- a S F + (1-a) Y``
+(40 iterations at ``a = 0.99`` stop far from the fixed point, which is a different model); the
+default ``a = 0.9`` (:data:`DEFAULT_ALPHA`) was measured, not taken from the paper.
 
 *Class-mass normalisation* (Zhu et al. 2003, section 4) rescales the columns of ``F`` so that
 the predicted class proportions match a prior estimated from the labels. Under active learning
@@ -86,11 +89,12 @@ from .vectors import check_same_dimension
 #: Neighbours per item in the pool graph (the same 10 as the kNN density).
 GRAPH_NEIGHBORS = 10
 #: Up to this many items the graph is exact (blocked matrix products, reproducible); above,
-#: HNSW. Measured in benchmarks/results/graph_speed.md: exact 50k x 512 takes about as long as
-#: HNSW at 200k, and exact grows with n^2.
+#: HNSW. benchmarks/results/graph_speed.md: exact 20k x 512 took 12 s on 2 cores, so about
+#: 75 s at 50k (it grows with n^2), against 35 s for HNSW at 100k.
 EXACT_THRESHOLD = 50_000
-#: Default damping of label spreading (Zhou et al. use 0.99); chosen in
-#: benchmarks/results/graph_model.md.
+#: Default damping of label spreading. Zhou et al. use 0.99, but the exact fixed point at 0.99
+#: over-smooths: on fruits it lost to 0.9 at every budget (benchmarks/results/
+#: graph_model_fruits.md), and 0.9 needs 10x fewer push rounds.
 DEFAULT_ALPHA = 0.9
 #: Default push tolerance: residual per unit of degree, in random-walk terms (see module doc).
 DEFAULT_TOL = 1e-5
@@ -560,12 +564,12 @@ class GraphModel:
         pred[unreached] = -1
         return pred
 
-    def loo_predictions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Exact leave-one-out prediction of every labeled item by the others' labels.
+    def loo_scores(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Exact leave-one-out rows of ``F``: each labeled item's row without its own label.
 
-        Removing a label subtracts its vector, so item ``j``'s row without its own label is
-        ``F[j] - g_j(j) e_c``. Returns ``(items, codes, predictions)``, predictions ``-1`` where
-        no other label reaches. Cost: ``O(L C)``.
+        Removing a label subtracts its vector, so item ``j``'s row is ``F[j] - g_j(j) e_c``
+        (exactly 0 where no other label reaches). Returns ``(items, codes, rows)`` with items
+        in labeling order. Cost: ``O(L C)``.
         """
         items = np.fromiter(self._labels, dtype=np.int64, count=len(self._labels))
         codes = np.array([c.code for c in self._labels.values()], dtype=np.int64)
@@ -575,6 +579,14 @@ class GraphModel:
         rows[ones, codes] -= [c.self_value for c in self._labels.values()]
         reach[ones, codes] -= 1
         rows[reach == 0] = 0.0
+        return items, codes, rows
+
+    def loo_predictions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Leave-one-out class of every labeled item (``-1`` where no other label reaches).
+
+        Returns ``(items, codes, predictions)``. Cost: ``O(L C)``.
+        """
+        items, codes, rows = self.loo_scores()
         return items, codes, _winners(rows)
 
 
@@ -628,7 +640,7 @@ def knn_loo_predictions(vectors: np.ndarray, codes: np.ndarray, k: int = 5,
 
 
 def choose_model(model: GraphModel, vectors: np.ndarray, *, k: int = 5,
-                 weights: str = "uniform", z: float = 1.0) -> ModelChoice:
+                 weights: str = "uniform", z: float = 2.0) -> ModelChoice:
     """``"graph"`` or ``"knn"`` from the labels alone, by exact leave-one-out of both.
 
     Both models predict every labeled item from the other labels. The graph is chosen only when
@@ -647,8 +659,10 @@ def choose_model(model: GraphModel, vectors: np.ndarray, *, k: int = 5,
         The pool's unit vectors (for the kNN vote).
     k, weights
         The kNN vote's settings.
-    z : float, default=1.0
-        How clear the graph's win must be.
+    z : float, default=2.0
+        How clear the graph's win must be. On sentiment140 (where the graph hurts) ``z=1``
+        switched to the graph in 2 of 12 fold-budgets and lost accuracy; ``z=2`` in 1 of 12
+        (benchmarks/results/graph_model_*.md).
 
     Returns
     -------
