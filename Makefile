@@ -49,9 +49,12 @@ dashboard: setup
 lint: setup-dev
 	$(VENV)/bin/ruff check .
 
+# The suite on SQLite, then every test that touches a label store again with PostgreSQL as the
+# default store (the `store` marker: see tests/conftest.py).
 test: setup-dev
 	$(VENV)/bin/ruff check .
-	LABELWISE_TEST_POSTGRES="$${LABELWISE_TEST_POSTGRES:-$$(.ci/postgres url)}" $(PY) -m pytest
+	export LABELWISE_TEST_POSTGRES="$${LABELWISE_TEST_POSTGRES:-$$(.ci/postgres url)}"; \
+	$(PY) -m pytest && LABELWISE_TEST_STORE=postgresql $(PY) -m pytest -m store
 
 bench: setup-dev
 	$(PY) benchmarks/step_latency.py

@@ -11,6 +11,14 @@ sides), sentiment140 a random split, 10% test either way::
     python benchmarks/graph_model.py accuracy --dataset fruits --folds 5
     python benchmarks/graph_model.py accuracy --dataset sentiment140 --folds 3
 
+``session``: the models as the session runs them, end to end: ``simulate(..., model=m)`` for
+m in knn, graph, auto (U*I*D and random, the holdout predicted by the session's model in use),
+mean holdout accuracy at a few labeled counts, where the stopping signal fired and the
+accuracy there; writes ``graph_model_session_<dataset>.{md,json}``::
+
+    python benchmarks/graph_model.py session --dataset digits --folds 4 --budget 100
+    python benchmarks/graph_model.py session --dataset sentiment140 --folds 3 --budget 100
+
 ``speed``: on clustered 512-d unit vectors, the graph build (time, peak memory) and the cost of
 one label -> updated probabilities (``GraphModel.add`` plus ``proba`` of the pool) against the
 floor, one ``X @ v`` over the pool. Each size runs in its own subprocess (peak memory per size)::
@@ -148,6 +156,72 @@ def accuracy(args) -> None:
     _write(RESULTS / f"graph_model_{args.dataset}.md", lines)
 
 
+# -- the models inside the session ---------------------------------------------------------------
+SESSION_MODELS = ("knn", "graph", "auto")
+
+
+def session_runs(args) -> None:
+    dataset = labelwise.load_dataset(args.dataset)
+    split = "group" if dataset.groups is not None else "random"
+    checkpoints = [n for n in (10, 20, 30, 50, 100, 200) if n <= args.budget + N_INIT]
+    tables, seconds = {}, {}
+    for model in args.models:
+        start = time.perf_counter()
+        tables[model] = labelwise.simulate(dataset, ["U*I*D"], folds=args.folds, split=split,
+                                           budget=args.budget, n_init=N_INIT, seed=args.seed,
+                                           model=model, n_jobs=args.jobs)
+        seconds[model] = round(time.perf_counter() - start, 1)
+        print(f"{model} done in {seconds[model]} s", flush=True)
+    rows = []
+    for model, table in tables.items():
+        for strategy, part in table.groupby("strategy", sort=False):
+            row = {"model": model, "strategy": strategy}
+            for n in checkpoints:
+                at = part[part["n_labeled"] == n]
+                row[f"acc@{n}"] = round(float(at["accuracy"].mean()), 4)
+                row[f"graph share@{n}"] = round(float((at["model"] == "graph").mean()), 2)
+            runs = part.groupby("fold").first()
+            fired = runs["stop_at"].notna()
+            row["stopped"] = f"{int(fired.sum())}/{len(runs)}"
+            row["mean stop_at"] = (round(float(runs.loc[fired, "stop_at"].mean()), 1)
+                                   if fired.any() else None)
+            row["mean acc at stop"] = (round(float(runs.loc[fired, "accuracy_at_stop"].mean()),
+                                             4) if fired.any() else None)
+            rows.append(row)
+    # Does auto ever lose to kNN (same strategy, same labeled count, mean over folds)?
+    losses = [(r["strategy"], n, r[f"acc@{n}"], k[f"acc@{n}"])
+              for r in rows if r["model"] == "auto"
+              for k in rows if k["model"] == "knn" and k["strategy"] == r["strategy"]
+              for n in checkpoints if r[f"acc@{n}"] < k[f"acc@{n}"]]
+    command = (f"python benchmarks/graph_model.py session --dataset {args.dataset} --folds "
+               f"{args.folds} --budget {args.budget} --seed {args.seed} --jobs {args.jobs} "
+               f"--models {' '.join(args.models)}")
+    meta = {"command": command, "machine": _machine(), "split": split, "seconds": seconds,
+            "rows": rows, "auto_loses_to_knn": losses}
+    (RESULTS / f"graph_model_session_{args.dataset}.json").write_text(
+        json.dumps(meta, indent=1) + "\n")
+    accs = [f"acc@{n}" for n in checkpoints]
+    shares = [f"graph share@{n}" for n in checkpoints]
+    columns = ["model", "strategy", *accs, "stopped", "mean stop_at", "mean acc at stop",
+               *shares]
+    lines = [f"# The session's models on {args.dataset} ({split} split, simulate)", "",
+             f"Command: `{command}`; {_machine()}.", "",
+             f"Mean holdout accuracy over {args.folds} folds (10% test) at each labeled count; "
+             "the holdout is predicted by the model in use at that step (graph: from each test "
+             "item's 10 nearest pool items). 'stopped': runs where the stopping signal "
+             "(kappa >= 0.99 over 20 labels on the stop set) fired within the budget; 'graph "
+             "share': share of folds whose model in use was the graph at that count. Seconds: "
+             + ", ".join(f"{m} {s}" for m, s in seconds.items()) + ".", "",
+             "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for r in rows:
+        lines.append("| " + " | ".join("" if r[c] is None else str(r[c]) for c in columns)
+                     + " |")
+    lines += ["", "Auto below kNN (strategy, labels, auto, knn): "
+              + ("; ".join(f"{s}, {n}, {a}, {k}" for s, n, a, k in losses) if losses
+                 else "never") + "."]
+    _write(RESULTS / f"graph_model_session_{args.dataset}.md", lines)
+
+
 # -- speed -------------------------------------------------------------------------------------
 DIM, CLUSTERS, CLASSES = 512, 200, 10
 
@@ -264,6 +338,13 @@ def main() -> None:
     acc.add_argument("--folds", type=int, default=5)
     acc.add_argument("--seed", type=int, default=0)
     acc.add_argument("--alphas", type=float, nargs="*", default=[0.99])
+    ses = sub.add_parser("session")
+    ses.add_argument("--dataset", default="digits")
+    ses.add_argument("--folds", type=int, default=4)
+    ses.add_argument("--budget", type=int, default=100)
+    ses.add_argument("--seed", type=int, default=0)
+    ses.add_argument("--jobs", type=int, default=2)
+    ses.add_argument("--models", nargs="+", choices=SESSION_MODELS, default=list(SESSION_MODELS))
     spd = sub.add_parser("speed")
     spd.add_argument("--sizes", type=int, nargs="+", default=[20_000, 100_000, 1_000_000])
     spd.add_argument("--steps", type=int, default=20)
@@ -273,6 +354,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.part == "accuracy":
         accuracy(args)
+    elif args.part == "session":
+        session_runs(args)
     elif args.part == "speed":
         speed(args)
     else:

@@ -39,6 +39,9 @@ from .errors import (
 _LAZY = {
     "NotFittedError": "errors",  # builds on scikit-learn, which costs a second to import
     "KNNClassifier": "engine.classifier",
+    "GraphClassifier": "engine.classifier",
+    "SessionProgress": "engine.session",
+    "ModelChoice": "engine.graph",
     "GraphModel": "engine.graph",
     "PoolGraph": "engine.graph",
     "choose_model": "engine.graph",
@@ -64,6 +67,7 @@ _LAZY = {
     "save_results": "studies.simulation",
     "simulate": "studies.simulation",
     "LabelStore": "labels.store",
+    "ProjectExistsError": "labels.store",
     "bind_project": "labels.projects",
     "dataset_fingerprint": "labels.projects",
     "label_item": "labels.projects",
@@ -106,20 +110,57 @@ _LAZY = {
     "can": "labels.accounts",
     "load_accounts": "labels.accounts",
     "visible_projects": "labels.accounts",
+    # Label quality (issue 15): likely mistakes, duplicates, look-alikes, agreement.
+    "suspect_labels": "engine.quality",
+    "more_like_this": "engine.quality",
+    "near_duplicate_groups": "engine.quality",
+    "similar_pairs": "engine.quality",
+    "groups_of_pairs": "engine.quality",
+    "nearest_similarities": "engine.quality",
+    "suggest_threshold": "engine.quality",
+    "exact_duplicate_groups": "data.duplicates",
+    "content_hashes": "data.duplicates",
+    "agreement": "labels.agreement",
+    "answers_table": "labels.agreement",
+    "adjudicate": "labels.agreement",
+    "overlap_items": "labels.agreement",
+    "overlap_share": "labels.agreement",
+    "set_overlap_share": "labels.agreement",
+    "open_disagreements": "labels.agreement",
+    "labelstudio_tasks": "labels.export",
+    "labelstudio_config": "labels.export",
+    # Stored or cached pool graphs and densities (packs ship them; uploads are cached).
+    "PoolParts": "data.pools",
+    "pool_graph_for": "data.pools",
+    "pool_density_for": "data.pools",
+    "pool_parts_for": "data.pools",
+    "holdout_rows": "data.splits",
 }
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load lazily
     from .data.catalog import list_datasets, load_dataset
     from .data.datasets import Dataset
+    from .data.duplicates import content_hashes, exact_duplicate_groups
     from .data.encoders import get_encoder
     from .data.estimates import describe_embedding_time, embedding_seconds
     from .data.images import thumbnail_jpeg
     from .data.loaders import guess_columns, load_user_data, resolve_server_path
     from .data.packs import available_packs
+    from .data.pools import PoolParts, pool_density_for, pool_graph_for, pool_parts_for
+    from .data.splits import holdout_rows
     from .engine.auto import AutoPolicy
-    from .engine.classifier import KNNClassifier
-    from .engine.graph import GraphModel, PoolGraph, choose_model
+    from .engine.classifier import GraphClassifier, KNNClassifier
+    from .engine.graph import GraphModel, ModelChoice, PoolGraph, choose_model
     from .engine.policies import FixedPolicy, Policy, RandomPolicy
+    from .engine.quality import (
+        groups_of_pairs,
+        more_like_this,
+        near_duplicate_groups,
+        nearest_similarities,
+        similar_pairs,
+        suggest_threshold,
+        suspect_labels,
+    )
     from .engine.scorers import (
         DEFAULT_UNCERTAINTY,
         DENSITY_KINDS,
@@ -128,6 +169,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load lazily
         pool_density,
         unregister_scorer,
     )
+    from .engine.session import SessionProgress
     from .engine.stopping import StoppingMonitor
     from .engine.strategy import expand_strategies, product_names
     from .engine.view import LabeledView
@@ -140,7 +182,23 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load lazily
         load_accounts,
         visible_projects,
     )
-    from .labels.export import export_project, labeled_items, load_knn_model, save_knn_model
+    from .labels.agreement import (
+        adjudicate,
+        agreement,
+        answers_table,
+        open_disagreements,
+        overlap_items,
+        overlap_share,
+        set_overlap_share,
+    )
+    from .labels.export import (
+        export_project,
+        labeled_items,
+        labelstudio_config,
+        labelstudio_tasks,
+        load_knn_model,
+        save_knn_model,
+    )
     from .labels.projects import (
         DatasetMismatchError,
         bind_project,
@@ -152,7 +210,12 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load lazily
         sync,
         unlabel_item,
     )
-    from .labels.store import LabelStore, default_store_location, default_store_path
+    from .labels.store import (
+        LabelStore,
+        ProjectExistsError,
+        default_store_location,
+        default_store_path,
+    )
     from .studies.charts import learning_curve_chart
     from .studies.evaluation import holdout_accuracy, holdout_scores
     from .studies.folds import make_folds
@@ -191,6 +254,7 @@ __all__ = [
     "DatasetMismatchError",
     "EmptyPoolError",
     "FixedPolicy",
+    "GraphClassifier",
     "GraphModel",
     "InvalidInputError",
     "KNNClassifier",
@@ -199,36 +263,49 @@ __all__ = [
     "LabelingSession",
     "LabelwiseError",
     "LoginThrottle",
+    "ModelChoice",
     "NotFittedError",
     "Policy",
     "PoolGraph",
+    "PoolParts",
+    "ProjectExistsError",
     "RandomPolicy",
     "Scorer",
+    "SessionProgress",
     "StoppingMonitor",
     "Strategy",
     "UnknownItemError",
     "User",
+    "adjudicate",
+    "agreement",
+    "answers_table",
     "aulc",
     "authenticate",
     "available_packs",
     "bind_project",
     "can",
     "choose_model",
+    "content_hashes",
     "dataset_fingerprint",
     "default_store_location",
     "default_store_path",
     "describe_embedding_time",
     "efficiency",
     "embedding_seconds",
+    "exact_duplicate_groups",
     "expand_strategies",
     "export_project",
     "get_encoder",
+    "groups_of_pairs",
     "guess_columns",
     "holdout_accuracy",
+    "holdout_rows",
     "holdout_scores",
     "label_item",
     "labeled_items",
     "labels_to_target",
+    "labelstudio_config",
+    "labelstudio_tasks",
     "learning_curve_chart",
     "learning_curves",
     "list_datasets",
@@ -241,7 +318,16 @@ __all__ = [
     "make_folds",
     "median_step_seconds",
     "metric_at",
+    "more_like_this",
+    "near_duplicate_groups",
+    "nearest_similarities",
+    "open_disagreements",
+    "overlap_items",
+    "overlap_share",
     "pool_density",
+    "pool_density_for",
+    "pool_graph_for",
+    "pool_parts_for",
     "product_names",
     "register_scorer",
     "registered_scorers",
@@ -249,10 +335,14 @@ __all__ = [
     "resume_session",
     "save_knn_model",
     "save_results",
+    "set_overlap_share",
+    "similar_pairs",
     "simulate",
     "skip_item",
     "strategy_settings",
+    "suggest_threshold",
     "summary_table",
+    "suspect_labels",
     "sync",
     "thumbnail_jpeg",
     "unlabel_item",

@@ -28,9 +28,14 @@ auth.login_gate()
 
 PAGES = [
     st.Page("views/data.py", title="Data", icon=":material/database:"),
-    st.Page("views/label.py", title="Label", icon=":material/label:", default=True),
+    # The labeling card is the Label page; the classic page keeps what the card does not
+    # have yet (strategy settings, batch forms, charts, neighbours, disagreements). URL paths
+    # stay the files' names (label_card, label): AppTest's switch_page finds pages by them.
+    st.Page("views/label_card.py", title="Label", icon=":material/label:", default=True),
+    st.Page("views/label.py", title="Label (classic)", icon=":material/tune:"),
     st.Page("views/compare.py", title="Compare", icon=":material/monitoring:"),
     st.Page("views/explore.py", title="Explore", icon=":material/scatter_plot:"),
+    st.Page("views/review.py", title="Review", icon=":material/rule:"),
     st.Page("views/export.py", title="Export", icon=":material/download:"),
 ]
 

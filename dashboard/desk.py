@@ -33,7 +33,9 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from labelwise import InvalidInputError, LabelingSession
+import numpy as np
+
+from labelwise import FixedPolicy, InvalidInputError, LabelingSession
 
 #: Why an answer was refused: reason code -> what the card tells the person.
 REASONS = {
@@ -160,21 +162,41 @@ def choose_next(session: LabelingSession, skipped: Iterable[int],
     """The session's next pick, passing over ``skipped`` and ``excluded`` items (None when
     nothing is left).
 
-    As the Label page does: skipped items count as picks of a batch (so their near-duplicates
-    are not suggested next either) and are then dropped. When only skipped items are left they
-    are offered again. ``excluded`` items (e.g. reserved by another person) are never offered:
-    None when nothing else is left.
+    Skipped items count as picks already made (as in a batch: their near-duplicates are not
+    suggested next either) and are not offered; when only skipped items are left they are
+    offered again. ``excluded`` items (e.g. reserved by another session) are taken out of
+    the pool and never offered: None when nothing else is left.
+
+    One selection whatever the number of skipped or excluded items: they enter as the
+    batch state of the view (``LabeledView.with_picks``), so a long list of skips costs one
+    matrix product, not one selection per skipped item (fixed strategies; the auto policy
+    picks a batch of one more than the items to pass over).
     """
     pool = session.pool
     pool_items = set(pool.tolist())
     banned = set(excluded).intersection(pool_items)
     if len(banned) == len(pool_items):
         return None
-    avoid = set(skipped).intersection(pool_items) | banned
-    if len(avoid) == len(pool_items):
-        avoid = banned
-    picks = session.next(batch=min(len(pool), 1 + len(avoid)))
-    return next(int(i) for i in picks if i not in avoid)
+    passed = set(skipped).intersection(pool_items) - banned
+    if len(passed | banned) == len(pool_items):
+        passed = set()  # only skipped items are left: they come round again
+    if not passed and not banned:
+        return int(session.next())
+    if not isinstance(session.policy, FixedPolicy):
+        # The auto policy reads every item out of the view's pool as labeled: it picks in a
+        # batch instead, skipped and excluded items being picks that are then dropped.
+        avoid = passed | banned
+        picks = session.next(batch=min(len(pool), 1 + len(avoid)))
+        return next(int(i) for i in picks if i not in avoid)
+    view = session.view()
+    in_pool = np.array(view.in_pool, copy=True)
+    in_pool[sorted(passed | banned)] = False
+    max_sim = np.array(view.max_sim, copy=True)
+    if passed:
+        vectors = view.vectors
+        similar = vectors @ vectors[sorted(passed)].T
+        np.maximum(max_sim, similar.max(axis=1).astype(max_sim.dtype), out=max_sim)
+    return int(session.policy.select(view.with_picks(in_pool, max_sim), 1, session.rng)[0])
 
 
 def preview_of(session: LabelingSession, item: int | None) -> Preview:
@@ -285,6 +307,23 @@ class Desk:
             if changed or moved:
                 self._changed()
             return changed
+
+    def reconsider(self) -> None:
+        """Choose again with a fresh ``exclude()``: the current item if it is excluded now, and
+        every next item (e.g. after another session won an item this desk offered)."""
+        with self._lock:
+            self._refresh_excluded()
+            if not self._available(self._current):
+                self._current = self._next_current()
+            self._changed()
+
+    def offered_items(self, offer: Offer | None = None) -> list[int]:
+        """The items ``offer`` (default: the current one) may put on screen: the current item
+        and each next item, without repeats, current first."""
+        offer = self.offer() if offer is None else offer
+        items = [offer.current.item, *(p.item for p in offer.after_label),
+                 None if offer.after_skip is None else offer.after_skip.item]
+        return [int(i) for i in dict.fromkeys(items) if i is not None]
 
     def receive(self, answers: Iterable[Answer | Mapping[str, Any]]) -> list[Receipt]:
         """Apply a card's answers in client order; one receipt per answer (replays included).

@@ -10,6 +10,7 @@ to the store *before* the session changes and the next item is chosen.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
 
@@ -22,6 +23,7 @@ from labelwise import (
     InvalidInputError,
     LabelingSession,
     Strategy,
+    UnknownItemError,
     holdout_accuracy,
     label_item,
     resume_session,
@@ -29,6 +31,10 @@ from labelwise import (
     unlabel_item,
 )
 from labelwise import sync as sync_project
+
+#: The models a page may ask a session for, and the engine's own default among them.
+MODELS = ("knn", "graph", "auto")
+DEFAULT_MODEL = inspect.signature(LabelingSession).parameters["model"].default
 
 HOLDOUT_FRACTION = 0.1
 HOLDOUT_MAX = 500
@@ -108,6 +114,29 @@ def holdout_split(dataset: Dataset, *, fraction: float = HOLDOUT_FRACTION,
                  dataset.vectors[holdout], dataset.labels[holdout])
 
 
+def skipped_items(store, project: str, who: str | None = None) -> list[str]:
+    """Item ids ``who`` (or anyone, with None) skipped and that are still set aside, oldest
+    skip first: :meth:`LabelStore.skipped_items`. A skip sets an item aside until a label (by
+    anyone) or an ``unlabel`` by the skipper -- what undoing a skip records ("back in the
+    pool") -- so a reload does not skip again what was unskipped.
+    """
+    return store.skipped_items(project, who=who)
+
+
+def unskip_item(store, project: str, item_id: str, who: str) -> bool:
+    """Record that ``who`` put skipped item ``item_id`` back in the pool (an ``unlabel``
+    event, see :func:`skipped_items`); whether the store took it.
+
+    The store refuses it (False) when ``who`` did not skip the item last: there is no skip of
+    theirs to undo.
+    """
+    try:
+        store.record(project, item_id, "unlabel", who=who)
+    except UnknownItemError:
+        return False
+    return True
+
+
 @dataclass
 class Action:
     item: int
@@ -142,6 +171,10 @@ class LabelDesk:
         A store project: the session is resumed from it, and every label, unlabel and skip is
         committed to it (by :func:`labelwise.label_item` and co.) before the session changes, so a
         label shown as done is on disk. Without it labels live in this object only.
+    model : {"knn", "graph", "auto"}
+        The session's model (default: the engine's).
+    graph : PoolGraph, optional
+        The pool's stored neighbour graph, for the graph model (``labelwise.pool_graph_for``).
     """
 
     split: Split
@@ -149,6 +182,8 @@ class LabelDesk:
     density_values: np.ndarray | None = None
     seed: int = 0
     link: Link | None = None
+    model: str = DEFAULT_MODEL
+    graph: object | None = None
     session: LabelingSession = field(init=False)
     history: list[Action] = field(default_factory=list, init=False)
     skipped: list[int] = field(default_factory=list, init=False)
@@ -165,7 +200,7 @@ class LabelDesk:
             # Items this person skipped before (and nobody labeled since) stay out of the way.
             index_of = self.session.project_link.index_of
             self.skipped = [index_of[i] for i in
-                            self.link.store.skipped_items(self.link.project, self.link.who)
+                            skipped_items(self.link.store, self.link.project, self.link.who)
                             if i in index_of]
 
     def _new_session(self, settings: Settings, density_values) -> LabelingSession:
@@ -173,10 +208,12 @@ class LabelDesk:
             return resume_session(
                 self.link.store, self.link.project, self.split.pool, settings.strategy,
                 k=settings.k, weights=settings.weights, seed=self.seed,
-                density_values=density_values, fingerprint=self.link.fingerprint)
+                density_values=density_values, fingerprint=self.link.fingerprint,
+                model=self.model, graph=self.graph)
         return LabelingSession(self.split.pool.vectors, settings.strategy, k=settings.k,
                                weights=settings.weights, seed=self.seed,
-                               density_values=density_values)
+                               density_values=density_values, model=self.model,
+                               graph=self.graph)
 
     # -- settings --------------------------------------------------------------------------
     def apply(self, settings: Settings, density_values=None) -> None:
@@ -243,6 +280,9 @@ class LabelDesk:
                 self._set(action.item, action.previous)
         else:
             self.skipped.remove(action.item)
+            if self.link is not None:
+                unskip_item(self.link.store, self.link.project,
+                            self.session.project_link.ids[action.item], self.link.who)
         self.history.pop()
         self.version += 1
         in_pool = set(self.session.pool.tolist())

@@ -11,6 +11,7 @@ import streamlit as st
 
 from labelwise import (
     LabelStore,
+    LabelwiseError,
     bind_project,
     dataset_fingerprint,
     default_store_location,
@@ -46,8 +47,15 @@ def link_for(source_key: str, split: Split, settings: Settings, project: str,
     """Open (or create) ``project`` for the pool and return the desk's link to it."""
     store = open_store(store_path())
     fingerprint = pool_fingerprint(source_key, split)
-    bind_project(
-        store, project, split.pool, dataset_id=source_key, fingerprint=fingerprint,
-        settings=strategy_settings(settings.strategy, k=settings.k, weights=settings.weights,
-                                   seed=seed))
+    settings_json = strategy_settings(settings.strategy, k=settings.k,
+                                      weights=settings.weights, seed=seed)
+    try:
+        bind_project(store, project, split.pool, dataset_id=source_key,
+                     fingerprint=fingerprint, settings=settings_json)
+    except LabelwiseError:
+        # Another tab (or server) created it between our look and our create (the store's
+        # ProjectExistsError, not among labelwise's public names): once more opens theirs,
+        # checking the fingerprint like any existing project; any other error comes again.
+        bind_project(store, project, split.pool, dataset_id=source_key,
+                     fingerprint=fingerprint, settings=settings_json)
     return Link(store, project, who, fingerprint)

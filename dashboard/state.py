@@ -141,6 +141,37 @@ def density(source_key: str, kind: str, _vectors: np.ndarray) -> np.ndarray:
     return labelwise.pool_density(_vectors, kind, normalize=True)
 
 
+def pool_density(source_key: str, kind: str, split, dataset) -> np.ndarray:
+    """Density of every pool item for ``kind``, without computing it when the pack ships it.
+
+    A pack built with its density (``Dataset.density``: kNN, normalised, over all its items)
+    gives the pool's rows of it at once, so the first item shows in a second or two instead
+    of after a pass over every pair of items; scoring uses the density's ranks (its CDF), and
+    the only difference to a pool-only density is that the holdout items count as neighbours
+    too. Older packs, other kinds and user files compute it once (:func:`density`).
+    """
+    stored = getattr(dataset, "density", None) if kind == "knn" else None
+    if stored is not None and len(stored) == len(dataset):
+        return np.asarray(stored)[split.pool_rows]
+    return density(source_key + "|pool", kind, split.pool.vectors)
+
+
+@st.cache_resource(show_spinner="Reading the pool's neighbour graph (built once per dataset)...",
+                   max_entries=CACHED_DATASETS)
+def _pool_parts(source_key: str, _vectors: np.ndarray):
+    return labelwise.pool_parts_for(_vectors)
+
+
+def pool_parts(source_key: str, split):
+    """The pool's neighbour graph and exact kNN density (:class:`labelwise.PoolParts`).
+
+    Read from the pack's stored pool or the disk cache (:func:`labelwise.pool_parts_for`,
+    what ``pool_graph_for`` and ``pool_density_for`` read), computed and cached there the
+    first time; held here once per dataset, keyed like :func:`pool_density`.
+    """
+    return _pool_parts(source_key + "|pool", split.pool.vectors)
+
+
 @st.cache_resource(show_spinner="Setting a holdout aside...", max_entries=CACHED_DATASETS)
 def pool_split(source_key: str, _dataset):
     """The labeling pool and holdout of a dataset (see :func:`dashboard.labeling.holdout_split`)."""

@@ -173,6 +173,29 @@ class ScorerContract:
         # Whatever the mode, the session's cached values are the fresh ones.
         np.testing.assert_allclose(session.raw_score(scorer), fresh, atol=1e-12)
 
+    @pytest.mark.parametrize("model", ["graph", "auto"])
+    def test_cached_values_stay_fresh_under_the_graph_model(self, model):
+        # The graph model changes the probabilities of rows the kNN state did not touch: the
+        # session must still patch every row an incremental scorer depends on.
+        scorer = self.make_scorer()
+        X, y = blobs()
+        session = LabelingSession(X, Strategy((scorer,)), k=self.k, weights=self.weights,
+                                  seed=0, model=model)
+        steps = [("label", i) for i in range(0, 24, 2)] + [
+            ("relabel", 4), ("unlabel", 6), ("next", None), ("label", 31), ("unlabel", 0)]
+        for action, item in steps:
+            if action == "next":
+                item, action = session.next(), "label"
+            if action == "label":
+                session.label(item, y[item])
+            elif action == "relabel":
+                session.label(item, "other")
+            else:
+                session.unlabel(item)
+            fresh = np.array(scorer.compute(session.view()))
+            np.testing.assert_allclose(session.raw_score(scorer), fresh, atol=1e-12,
+                                       err_msg=f"after {action} {item}")
+
     def test_scores_and_picks_are_pool_only(self):
         scorer = self.make_scorer()
         plain, _, y = self.labeled(Strategy((scorer, self.partner())))

@@ -102,3 +102,25 @@ def scores(X, labeled: list[int], labels: dict[int, str], classes: list[str], *,
         out[letter] = cdf(out[raw])
     out["S"] = np.prod([out[f] for f in factors], axis=0) if factors else np.ones(len(pool))
     return out
+
+
+
+def graph_scores(S, labels: dict[int, str], classes: list[str], alpha: float) -> np.ndarray:
+    """Label spreading by a dense solve: ``F = (1 - a) (I - a S)^-1 Y``.
+
+    ``S`` is the dense normalised graph ``D^-1/2 W D^-1/2``; ``Y`` one-hot of the labels.
+    """
+    n = len(S)
+    Y = np.zeros((n, len(classes)))
+    for item, label in labels.items():
+        Y[item, classes.index(label)] = 1.0
+    return np.linalg.solve(np.eye(n) - alpha * np.asarray(S), (1.0 - alpha) * Y)
+
+
+def normalized_rows(F: np.ndarray) -> np.ndarray:
+    """Rows of ``F`` scaled to sum 1; rows no label reaches (all zero) uniform, as the graph
+    model defines them."""
+    F = np.maximum(F, 0.0)
+    total = F.sum(axis=1, keepdims=True)
+    uniform = 1.0 / F.shape[1] if F.shape[1] else 0.0
+    return np.divide(F, total, out=np.full_like(F, uniform), where=total > 0)

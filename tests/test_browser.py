@@ -138,7 +138,8 @@ def browser_page(tmp_path_factory):
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1440, "height": 1100})
             page.set_default_timeout(TIMEOUT_MS)
-            page.goto(url)
+            # The classic page (views/label.py, url path "label"); the card is the default.
+            page.goto(url + "/label")
             yield page, url, workdir
             browser.close()
     finally:

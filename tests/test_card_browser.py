@@ -8,63 +8,31 @@ labelwise.dashboard.card.frontend); the server's side is read from the card's ow
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from browser_helpers import (
+    TIMEOUT_MS,
+    card,
+    launch_chromium,
+    new_context,
+    start_streamlit,
+    stop_server,
+    wait_saved,
+    wait_shown,
+)
 from playwright.sync_api import Page, expect, sync_playwright
 
 from labelwise.data.packs import write_pack
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "dashboard" / "views" / "desk_preview.py"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
-TIMEOUT_MS = 120_000
 MARKUP = '<b>bold</b> <img src=x onerror="window.__pwned = 1"> & more'
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=TIMEOUT_MS)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(workdir: Path) -> tuple[subprocess.Popen, str]:
-    (workdir / ".streamlit").mkdir(exist_ok=True)
-    shutil.copy(ROOT / ".streamlit" / "config.toml", workdir / ".streamlit" / "config.toml")
-    port = free_port()
-    log = open(workdir / "server.log", "wb")  # noqa: SIM115 (closed with the process)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(PAGE), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false"],
-        cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return proc, url
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError(f"streamlit did not answer at {url}")
 
 
 def tiny_text_pack(folder: Path) -> Path:
@@ -78,33 +46,26 @@ def tiny_text_pack(folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: apt-get install -y chromium"
     workdir = tmp_path_factory.mktemp("desk")
     pack = tiny_text_pack(workdir / "tiny")
-    proc, url = start_server(workdir)
+    proc, url = start_streamlit(workdir, script=PAGE)
     try:
         yield url, pack
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc)
 
 
 @pytest.fixture(scope="module")
 def browser(server):
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         yield browser
         browser.close()
 
 
 @pytest.fixture
 def context(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    context.set_default_timeout(TIMEOUT_MS)
+    context = new_context(browser)
     yield context
     context.close()
 
@@ -118,22 +79,6 @@ def open_card(context, server, desk: str, **params) -> Page:
     page.goto(url + "/?" + "&".join(f"{k}={v}" for k, v in query.items()))
     wait_shown(page)
     return page
-
-
-def wait_shown(page: Page) -> int:
-    page.wait_for_function("() => window.__labelwiseCard && window.__labelwiseCard.shown !== null",
-                           timeout=TIMEOUT_MS)
-    return page.evaluate("window.__labelwiseCard.shown")
-
-
-def wait_saved(page: Page) -> None:
-    """Until the server has acknowledged every answer of the card."""
-    page.wait_for_function("() => window.__labelwiseCard.queue().length === 0", timeout=TIMEOUT_MS)
-    expect(page.locator('[data-role="net"]')).to_have_text("All answers saved")
-
-
-def card(page: Page, expression: str):
-    return page.evaluate(f"() => {{ const c = window.__labelwiseCard; return {expression}; }}")
 
 
 def statuses(page: Page) -> list[str]:

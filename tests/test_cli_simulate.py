@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 from PIL import Image
 
 from labelwise.cli.main import main
@@ -30,8 +31,9 @@ def test_simulate_digits_writes_table_summary_and_chart(tmp_path, capsys):
                  "--seed", "3", "--quiet"])
     assert code == 0
     table = pd.read_csv(out / "results.csv")
-    assert list(table.columns) == ["strategy", "fold", "n_labeled", "accuracy", "f1",
-                                   "classes_seen", "seconds"]
+    assert list(table.columns) == ["strategy", "fold", "n_labeled", "model", "accuracy", "f1",
+                                   "classes_seen", "seconds", "stop_at", "accuracy_at_stop"]
+    assert (table["model"] == "knn").all()
     assert table["strategy"].unique().tolist() == [
         "random", "U*I*D (margin, knn density)", "U (margin)"]
     assert len(table) == 3 * 2 * 13
@@ -100,3 +102,16 @@ def test_uncertainty_and_density_options_multiply_strategies():
         "random", "U (margin)", "U (entropy)", "I*D (knn density)", "I*D (global density)",
         "U*I*D (margin, knn density)", "U*I*D (margin, global density)",
         "U*I*D (entropy, knn density)", "U*I*D (entropy, global density)"]
+
+
+def test_simulate_model_option_reaches_the_sessions(tmp_path, capsys):
+    out = tmp_path / "graph"
+    code = main(["simulate", "--dataset", "moons", "--strategies", "U", "--folds", "2",
+                 "--budget", "12", "--model", "graph", "--out", str(out), "--quiet"])
+    assert code == 0
+    table = pd.read_csv(out / "results.csv")
+    assert (table["model"] == "graph").all()
+    assert "model graph" in (out / "summary.md").read_text()
+    with pytest.raises(SystemExit):
+        main(["simulate", "--dataset", "moons", "--model", "svm", "--quiet"])
+    assert "invalid choice: 'svm'" in capsys.readouterr().err

@@ -4,23 +4,19 @@ Starts ``streamlit run dashboard/app.py`` in a temporary working directory (so t
 is created at its default place, ``labelwise-data/labelwise.sqlite`` there), labels five fruit
 images by clicking class buttons in Debian's Chromium (Playwright), checks after each click that
 the label is already committed in the SQLite file, kills the server with SIGKILL (no shutdown of
-any kind), starts it again and checks that the Label page resumes with every label.
+any kind), starts it again and checks that the classic Label page resumes with every label.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from browser_helpers import free_port, launch_chromium, start_streamlit
 from playwright.sync_api import expect, sync_playwright
 
 from labelwise.labels.store import LabelStore
@@ -29,36 +25,14 @@ pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "tests" / "artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 N_LABELS = 5
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+#: The classic Label page (the app's Label page is the labeling card, whose crash and replay
+#: test is in test_label_card_browser.py).
+CLASSIC_PATH = "/label"
 
 
 def _start_server(workdir: Path, port: int) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k != "LABELWISE_DATA_DIR"}
-    cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"),
-           "--server.port", str(port), "--server.address", "127.0.0.1",
-           "--server.headless", "true", "--server.fileWatcherType", "none",
-           "--browser.gatherUsageStats", "false"]
-    log = open(workdir / f"server-{port}.log", "w")  # noqa: SIM115 -- lives with the server
-    proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
-                return proc
-        except OSError:
-            assert proc.poll() is None, (workdir / f"server-{port}.log").read_text()
-            time.sleep(0.5)
-    proc.kill()
-    raise AssertionError("the Streamlit server did not come up within 90 s")
+    return start_streamlit(workdir, port=port, seconds=90)[0]
 
 
 def _labeled_count(page) -> int:
@@ -77,7 +51,7 @@ def _wait_for_count(page, expected: int) -> None:
 
 def _open_label_page(browser, port: int):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"http://127.0.0.1:{port}/")
+    page.goto(f"http://127.0.0.1:{port}{CLASSIC_PATH}")
     expect(page.get_by_text("Label this item")).to_be_visible(timeout=120_000)
     expect(page.locator(".st-key-cls_0 button").first).to_be_enabled(timeout=60_000)
     return page
@@ -94,12 +68,12 @@ def _store_labels(workdir: Path) -> dict:
 
 def test_labels_survive_sigkill_of_the_server(tmp_path):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     server = _start_server(tmp_path, port)
     clicked = []
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = launch_chromium(pw)
             page = _open_label_page(browser, port)
             assert _labeled_count(page) == 0
             for n in range(N_LABELS):
@@ -118,11 +92,11 @@ def test_labels_survive_sigkill_of_the_server(tmp_path):
     assert server.returncode == -signal.SIGKILL
     assert len(before) == N_LABELS
 
-    port = _free_port()
+    port = free_port()
     server = _start_server(tmp_path, port)
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = launch_chromium(pw)
             page = _open_label_page(browser, port)
             _wait_for_count(page, N_LABELS)
             page.screenshot(path=str(ARTIFACTS / "crash-after-restart.png"), full_page=True)

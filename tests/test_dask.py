@@ -35,3 +35,15 @@ def test_scheduler_address_runs_the_tasks_on_the_cluster():
                                   distributed.drop(columns="seconds"))
     pd.testing.assert_frame_equal(serial.drop(columns="seconds"), again.drop(columns="seconds"))
     assert calls[0] == (0, 4) and calls[-1] == (4, 4)
+
+
+def test_graph_model_on_the_cluster_gives_the_serial_table():
+    ds = small_digits()
+    serial = simulate(ds, ["U*I*D"], folds=2, budget=25, seed=3, model="auto")
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                      dashboard_address=None) as cluster:
+        distributed = simulate(ds, ["U*I*D"], folds=2, budget=25, seed=3, model="auto",
+                               scheduler=cluster.scheduler_address)
+    pd.testing.assert_frame_equal(serial.drop(columns="seconds"),
+                                  distributed.drop(columns="seconds"))
+    assert set(serial["model"]) <= {"knn", "graph"}

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from labelwise import Dataset, InvalidInputError, load_dataset
+from labelwise import Dataset, InvalidInputError, PoolGraph, load_dataset, pool_density
 from labelwise.data.catalog import list_datasets
 from labelwise.engine.vectors import as_unit_rows
 from labelwise.labels.projects import dataset_fingerprint
@@ -70,3 +70,37 @@ def test_fingerprint_follows_vectors_and_ids_not_ground_truth():
     moved = Dataset(ds.name, ds.vectors[::-1].copy(), ds.labels, ds.items, ds.kind)
     assert relabeled.fingerprint() == ds.fingerprint() == dataset_fingerprint(ds)
     assert moved.fingerprint() != ds.fingerprint()
+
+
+def test_pack_datasets_hand_out_their_stored_graph_and_density():
+    ds = load_dataset("digits")
+    assert ds.pool_folder is not None and ds.pool_folder.parent.name == "pools"
+    np.testing.assert_array_equal(ds.density, pool_density(ds.vectors, "knn", normalize=True))
+    assert isinstance(ds.graph, PoolGraph) and ds.graph.n_items == len(ds)
+    assert ds.graph is ds.graph  # loaded once
+    assert ds.pool_parts().graph is ds.graph
+
+
+def test_datasets_without_a_stored_pool_build_and_cache_it_on_demand(tmp_path):
+    X = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
+    np.save(tmp_path / "vectors.npy", X)
+    ds = load_dataset(tmp_path / "vectors.npy")
+    assert ds.graph is None and ds.density is None
+    parts = ds.pool_parts(cache_dir=tmp_path / "cache")
+    assert parts.graph.n_items == 50
+    np.testing.assert_array_equal(parts.density, pool_density(X, "knn", normalize=True))
+    assert (tmp_path / "cache" / "pools").is_dir()
+    assert ds.graph is parts.graph and ds.density is parts.density
+
+
+def test_a_session_given_the_stored_density_scores_as_one_that_computes_it():
+    from labelwise import LabelingSession
+
+    ds = load_dataset("moons")
+    own = LabelingSession(ds.vectors, seed=0)
+    given = LabelingSession(ds.vectors, seed=0, density_values=ds.density)
+    for session in (own, given):
+        session.label(0, ds.labels[0])
+        session.label(500, ds.labels[500])
+    assert own.scores().equals(given.scores())
+    assert own.next(batch=5) == given.next(batch=5)

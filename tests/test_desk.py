@@ -339,3 +339,39 @@ def test_malformed_answers_are_invalid_input(payload):
     with pytest.raises(InvalidInputError):
         desk.receive([payload])
     assert desk.session.n_labeled == 0
+
+
+@pytest.mark.parametrize("strategy", ["U*I*D", "U*D", "auto"])
+def test_choose_next_passes_over_skipped_and_excluded_items_at_the_cost_of_one_pick(strategy):
+    """Against the definition, on a pool with exact duplicates (ties on purpose): never a
+    skipped or excluded item while another is left; skipped items come back when only they
+    are left, excluded ones never (None); nothing to pass over is a plain ``next()``; and a
+    fixed strategy's pick costs one selection however many items are passed over."""
+    X = tied_pool()
+    rng = np.random.default_rng(7)
+    for trial in range(12):
+        session = fresh(X, strategy, seed=trial)
+        for item in rng.choice(len(X), size=4, replace=False):
+            session.label(int(item), truth(int(item)))
+        pool = session.pool.tolist()
+        skipped = [int(i) for i in rng.choice(pool, size=5, replace=False)]
+        rest = [i for i in pool if i not in skipped]
+        excluded = [int(i) for i in rng.choice(rest, size=3, replace=False)]
+        pick = choose_next(session, skipped, excluded)
+        assert pick in set(pool) - set(skipped) - set(excluded)
+        assert choose_next(session, pool, excluded) in set(pool) - set(excluded)
+        assert choose_next(session, [], pool) is None
+        assert choose_next(session, skipped, [i for i in pool if i not in skipped]) in skipped
+        twins = [fresh(X, strategy, seed=trial) for _ in range(2)]
+        for twin in twins:
+            for item, label in session.labels.items():
+                twin.label(int(item), label)
+        assert choose_next(twins[0], [], []) == twins[1].next()
+    if strategy != "auto":
+        calls = []
+        session = fresh(X, strategy)
+        select = session.policy.select
+        session.policy.select = lambda view, count, rng: calls.append(count) or select(
+            view, count, rng)
+        choose_next(session, session.pool.tolist()[:20], session.pool.tolist()[20:30])
+        assert calls == [1]

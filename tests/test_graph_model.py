@@ -21,6 +21,7 @@ from labelwise.engine.graph import (
     PoolGraph,
     choose_model,
     knn_loo_predictions,
+    too_few_to_choose,
 )
 from labelwise.engine.stopping import StoppingMonitor, cohen_kappa
 from labelwise.engine.vectors import as_unit_rows
@@ -458,3 +459,67 @@ def test_stopping_monitor_waits_then_reports_stability_and_change():
     assert monitor.update(changed).stable
     with pytest.raises(InvalidInputError, match="stop set"):
         monitor.update(changed[:3])
+
+
+def brute_force_kappa(a, b) -> float:
+    """Kappa by counting pairs of categories, with no integer shortcut."""
+    a, b = [str(v) for v in a], [str(v) for v in b]
+    categories = sorted(set(a) | set(b))
+    n = len(a)
+    observed = sum(x == y for x, y in zip(a, b, strict=True)) / n
+    expected = sum(a.count(c) * b.count(c) for c in categories) / n**2
+    return 1.0 if expected == 1 else (observed - expected) / (1 - expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(pairs=st.lists(st.tuples(st.integers(-1, 4), st.integers(-1, 4)), min_size=1,
+                      max_size=40))
+def test_kappa_of_integer_codes_equals_brute_force(pairs):
+    a = np.array([p[0] for p in pairs], dtype=np.int32)
+    b = np.array([p[1] for p in pairs], dtype=np.int32)
+    assert cohen_kappa(a, b) == pytest.approx(brute_force_kappa(a, b), rel=1e-12, abs=1e-12)
+    # Codes far apart (no offset table) and strings take the general path: the same kappa.
+    assert cohen_kappa(a * 10**6, b * 10**6) == pytest.approx(cohen_kappa(a, b), abs=1e-12)
+    assert cohen_kappa(a.astype(str), b.astype(str)) == pytest.approx(cohen_kappa(a, b),
+                                                                      abs=1e-12)
+
+
+def test_status_takes_an_accuracy_estimate_read_later():
+    monitor = StoppingMonitor(window=1)
+    monitor.update([0, 1], estimated_accuracy=0.5)
+    assert "estimated accuracy 0.50" in monitor.status().recommendation
+    status = monitor.status(estimated_accuracy=0.75)
+    assert status.estimated_accuracy == 0.75
+    assert "estimated accuracy 0.75" in status.recommendation
+
+
+# -- read-outs the session builds on ---------------------------------------------------------------
+def test_predict_from_neighbors_equals_predict_outside_and_a_hand_mix():
+    graph = small_graph()
+    model = GraphModel(graph)
+    model.add(0, 0)
+    model.add(7, 1)
+    model.add(12, 2)
+    outside = random_pool(6, 4, seed=11)
+    idx, sims = graph.search(outside)
+    np.testing.assert_array_equal(model.predict_from_neighbors(idx, sims),
+                                  model.predict_outside(outside))
+    # By hand: kernel weights of reached neighbours times their rows, argmax.
+    w = np.exp(-(1 - sims.astype(np.float64)) / graph.bandwidth) * model.reached(
+        idx.ravel()).reshape(idx.shape)
+    mixed = np.einsum("mk,mkc->mc", w, model.proba(idx.ravel()).reshape(*idx.shape, 3))
+    np.testing.assert_allclose(model.proba_from_neighbors(idx, sims),
+                               mixed / mixed.sum(axis=1, keepdims=True))
+    np.testing.assert_array_equal(model.predict_from_neighbors(idx, sims),
+                                  np.argmax(mixed, axis=1))
+
+
+def test_ensure_classes_adds_zero_columns_and_too_few_needs_no_graph():
+    model = GraphModel(small_graph())
+    model.ensure_classes(3)
+    assert model.n_classes == 3 and not model.scores().any()
+    model.add(4, 1)
+    model.ensure_classes(2)  # never shrinks
+    assert model.n_classes == 3 and not model.scores()[:, [0, 2]].any()
+    assert model.predict([4]).tolist() == [1]
+    assert too_few_to_choose(1) == choose_model(model, small_graph().vectors)

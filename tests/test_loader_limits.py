@@ -351,9 +351,9 @@ def test_embedding_estimates_use_the_measured_rates():
         assert re.search(rf"\| {encoder} \| 1 \| \d+ \| {rate} \|", table), encoder
     assert embedding_seconds("use", 442) == pytest.approx(442 / ITEMS_PER_SECOND["use"])
     assert describe_embedding_time("use", 1_000_000) == (
-        "about 38 minutes to embed 1,000,000 texts")
+        "about 20 minutes to embed 1,000,000 texts")
     assert describe_embedding_time("mobilenet_v2", 1) == "under a second to embed 1 image"
     assert describe_embedding_time("mobilenet_v2", 1_000_000) == (
-        "about 6.2 hours to embed 1,000,000 images")
+        "about 2.3 hours to embed 1,000,000 images")
     assert embedding_seconds("tfhub:/models/x", 10) is None
     assert describe_embedding_time("tfhub:/models/x", 10).startswith("an unknown time")

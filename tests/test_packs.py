@@ -1,23 +1,32 @@
-"""Shipped packs: format, contents, reproducibility against the shared source, size budget."""
+"""Shipped packs: format, contents, stored graphs and densities, reproducibility against the
+shared source, size budget."""
 
 import io
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
-from labelwise import InvalidInputError, load_dataset
-from labelwise.data.builders import build_pack
+from labelwise import GraphModel, InvalidInputError, PoolGraph, load_dataset, pool_density
+from labelwise.dashboard.labeling import holdout_split
+from labelwise.data.builders import LABELING_POOL, build_pack
 from labelwise.data.encoders import get_encoder
+from labelwise.data.images import display_jpeg
 from labelwise.data.packs import (
     PackError,
     dequantize_uint8,
+    pool_folder,
     quantize_uint8,
     read_pack,
     write_pack,
 )
 from labelwise.data.paths import data_dir, packs_dir
+from labelwise.data.pools import pool_parts_for, read_pool, shipped_pool, vectors_fingerprint
+from labelwise.engine.vectors import as_unit_rows
+
+PACKS = ("fruits", "sentiment140", "sentiment140-e5", "digits", "moons")
 
 
 def row_cosines(a, b):
@@ -34,6 +43,18 @@ def sentiment():
     return load_dataset("sentiment140")
 
 
+@pytest.fixture(scope="module")
+def sentiment_e5():
+    return load_dataset("sentiment140-e5")
+
+
+def assert_same_graph(stored, built):
+    np.testing.assert_array_equal(stored.neighbors, built.neighbors)
+    np.testing.assert_array_equal(stored.similarities, built.similarities)
+    assert stored.bandwidth == built.bandwidth
+    assert (stored.weights != built.weights).nnz == 0
+
+
 def test_fruits_pack_holds_every_photo_with_its_group(fruits_dir, fruits):
     manifest = pd.read_csv(fruits_dir / "manifest.csv")
     assert len(fruits) == 7521 and fruits.kind == "image"
@@ -45,10 +66,30 @@ def test_fruits_pack_holds_every_photo_with_its_group(fruits_dir, fruits):
     assert fruits.metadata["licence"].startswith("not stated")
 
 
-def test_fruits_thumbnails_are_small_jpegs(fruits):
-    for data in fruits.items["image"].iloc[::1500]:
+def test_fruits_images_are_the_source_jpegs_themselves(fruits_dir, fruits):
+    manifest = pd.read_csv(fruits_dir / "manifest.csv")
+    for row in range(0, len(fruits), 997):
+        data = fruits.items["image"].iloc[row]
+        assert data == (fruits_dir / manifest["file"].iloc[row]).read_bytes()
         image = Image.open(io.BytesIO(data))
-        assert image.format == "JPEG" and max(image.size) <= 128
+        assert image.format == "JPEG" and max(image.size) <= 224
+
+
+def test_display_jpeg_keeps_small_jpegs_and_re_encodes_the_rest():
+    def encoded(size, fmt):
+        buffer = io.BytesIO()
+        Image.new("RGB", size, (200, 30, 30)).save(buffer, format=fmt)
+        return buffer.getvalue()
+
+    small = encoded((224, 100), "JPEG")
+    assert display_jpeg(small, 224) == small
+    # Too large: shrunk to 224 px; not a JPEG: re-encoded at its own size.
+    for data, size in ((encoded((300, 120), "JPEG"), (224, 90)), (encoded((50, 40), "PNG"),
+                                                                  (50, 40))):
+        image = Image.open(io.BytesIO(display_jpeg(data, 224)))
+        assert image.format == "JPEG" and image.size == size
+    with pytest.raises(InvalidInputError, match="not a readable image"):
+        display_jpeg(b"garbage", 224)
 
 
 def test_fruits_vectors_are_reproduced_by_re_embedding_source_photos(fruits_dir, fruits):
@@ -75,8 +116,36 @@ def test_sentiment_vectors_are_reproduced_by_re_embedding_source_tweets(tweets_c
     assert row_cosines(fresh, sentiment.vectors[rows]).min() >= 0.999
 
 
+def test_e5_pack_holds_the_same_tweets_in_the_same_order(sentiment, sentiment_e5):
+    pd.testing.assert_frame_equal(sentiment_e5.items, sentiment.items)
+    np.testing.assert_array_equal(sentiment_e5.labels, sentiment.labels)
+    assert sentiment_e5.vectors.shape == (20000, 384)
+    assert sentiment_e5.metadata["encoder"] == "e5_small"
+
+
+@pytest.mark.slow
+def test_e5_vectors_are_reproduced_by_re_embedding_source_tweets(tweets_csv, sentiment_e5):
+    rows = [0, 4242, 19999]
+    texts = pd.read_csv(tweets_csv)["text"].iloc[rows].tolist()
+    fresh = get_encoder("e5_small", cache=False).encode(texts)
+    assert row_cosines(fresh, sentiment_e5.vectors[rows]).min() >= 0.999
+
+
+@pytest.mark.slow
+def test_both_tweet_builders_give_the_same_items_from_one_source(tweets_csv, tmp_path):
+    source = tmp_path / "tweets.csv"
+    pd.read_csv(tweets_csv, nrows=30).to_csv(source, index=False)
+    use = read_pack(build_pack("sentiment140", source=source, out=tmp_path / "use"))
+    e5 = read_pack(build_pack("sentiment140-e5", source=source, out=tmp_path / "e5"))
+    pd.testing.assert_frame_equal(e5.items, use.items)
+    np.testing.assert_array_equal(e5.labels, use.labels)
+    assert e5.vectors.shape == (30, 384) and e5.metadata["encoder"] == "e5_small"
+    assert e5.metadata["build_command"] == f"labelwise build-pack sentiment140-e5 --source {source}"
+    assert [p["name"] for p in e5.metadata["pools"]] == ["all", "labeling"]
+
+
 def test_every_pack_has_a_build_command_and_licence():
-    for name in ("fruits", "sentiment140", "digits", "moons"):
+    for name in PACKS:
         meta = load_dataset(name).metadata
         assert meta["build_command"].startswith(f"labelwise build-pack {name}")
         assert meta["licence"] and meta["source"]
@@ -86,15 +155,121 @@ def test_every_pack_has_a_build_command_and_licence():
 def test_rebuilding_a_pack_writes_the_same_bytes(tmp_path):
     for name in ("digits", "moons"):
         out = build_pack(name, out=tmp_path / name)
-        files = sorted(f.name for f in out.iterdir())
-        assert files == sorted(f.name for f in (packs_dir() / name).iterdir())
+        files = sorted(str(f.relative_to(out)) for f in out.rglob("*") if f.is_file())
+        shipped = packs_dir() / name
+        assert files == sorted(str(f.relative_to(shipped)) for f in shipped.rglob("*")
+                               if f.is_file())
+        assert any(f.startswith("pools/") for f in files)
         for file in files:
-            assert (out / file).read_bytes() == (packs_dir() / name / file).read_bytes(), file
+            assert (out / file).read_bytes() == (shipped / file).read_bytes(), file
 
 
-def test_data_folder_stays_under_60_mb():
+def test_data_folder_stays_under_120_mb():
     total = sum(f.stat().st_size for f in data_dir().rglob("*") if f.is_file())
-    assert total < 60 * 1024 * 1024
+    assert total < 120 * 1024 * 1024
+
+
+# ---------------------------------------------------------------------------- stored pools
+
+
+@pytest.mark.parametrize("name", PACKS)
+def test_every_pack_ships_its_graph_and_density_and_the_dashboards_pool(name):
+    dataset = load_dataset(name)
+    assert isinstance(dataset.graph, PoolGraph) and dataset.graph.n_items == len(dataset)
+    assert dataset.density.shape == (len(dataset),) and dataset.density.dtype == np.float64
+    # The dashboard's labeling pool (its holdout split) is found by its vectors' fingerprint.
+    split = holdout_split(dataset)
+    folder = shipped_pool(vectors_fingerprint(split.pool.vectors))
+    assert folder is not None and folder == pool_folder(packs_dir() / name, dataset.metadata,
+                                                        LABELING_POOL)
+    np.testing.assert_array_equal(np.load(folder / "rows.npy"), split.pool_rows)
+
+
+@pytest.mark.parametrize("name", ["moons", "digits"])
+def test_stored_pools_equal_what_the_dashboard_and_a_graph_build_compute(name):
+    dataset = load_dataset(name)
+    for vectors, parts in ((dataset.vectors, dataset.pool_parts()),
+                           (pool := holdout_split(dataset).pool.vectors,
+                            pool_parts_for(pool, cache=False))):
+        # Bit for bit what dashboard/state.py's density() computes.
+        np.testing.assert_array_equal(parts.density,
+                                      pool_density(vectors, "knn", normalize=True))
+        assert_same_graph(parts.graph, PoolGraph.build(as_unit_rows(vectors)))
+
+
+@pytest.mark.slow
+def test_fruits_stored_density_equals_the_hnsw_density_of_the_dashboard(fruits):
+    pool = holdout_split(fruits).pool.vectors
+    parts = pool_parts_for(pool, cache=False)
+    np.testing.assert_array_equal(parts.density, pool_density(pool, "knn", normalize=True))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_holdout_rows_are_the_dashboards_holdout_split(seed):
+    from labelwise import Dataset
+    from labelwise.data.splits import holdout_rows
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 300))
+    labels = rng.choice(["a", "b"], n).astype(object)
+    groups = None if seed % 2 else rng.integers(0, max(1, n // 3), n).astype(str).astype(object)
+    dataset = Dataset("d", rng.normal(size=(n, 3)).astype(np.float32), labels,
+                      pd.DataFrame({"id": range(n)}), "table", groups)
+    split = holdout_split(dataset)
+    pool, holdout = holdout_rows(n, labels, groups)
+    np.testing.assert_array_equal(pool, split.pool_rows)
+    np.testing.assert_array_equal(holdout, split.holdout_rows)
+
+
+def test_pack_round_trip_keeps_the_graph_and_a_graph_model_runs_on_it(tmp_path):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(60, 5)).astype(np.float32)
+    labels = np.where(X[:, 0] > 0, "p", "q")
+    items = pd.DataFrame({"id": [f"i{n}" for n in range(60)]})
+    write_pack(tmp_path / "p", name="p", kind="table", vectors=X, items=items, labels=labels,
+               vector_dtype="float32", pools={"all": None, "half": np.arange(0, 60, 2)})
+    ds = read_pack(tmp_path / "p")
+    assert [p["name"] for p in ds.metadata["pools"]] == ["all", "half"]
+    assert_same_graph(ds.graph, PoolGraph.build(as_unit_rows(X)))
+    np.testing.assert_array_equal(ds.density, pool_density(X, "knn", normalize=True))
+    half = read_pool(pool_folder(tmp_path / "p", ds.metadata, "half"), X[::2])
+    assert_same_graph(half.graph, PoolGraph.build(as_unit_rows(X[::2])))
+    model = GraphModel(ds.graph)
+    model.add(0, 0)
+    assert model.reached().sum() > 1
+    # The stored graph searches outside the pool (it holds the unit rows).
+    idx, _ = ds.graph.search(as_unit_rows(X[:2]), k=1)
+    assert idx[:, 0].tolist() == [0, 1]
+
+
+def test_an_old_format_pack_still_loads_and_builds_its_graph_on_demand(tmp_path):
+    X = np.random.default_rng(4).normal(size=(40, 6)).astype(np.float32)
+    write_pack(tmp_path / "old", name="old", kind="table", vectors=X, vector_dtype="float32",
+               items=pd.DataFrame({"id": range(40)}), pools={})
+    meta_path = tmp_path / "old" / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["format_version"] = 1
+    del meta["pools"]
+    meta_path.write_text(json.dumps(meta))
+    ds = read_pack(tmp_path / "old")
+    assert ds.graph is None and ds.density is None
+    parts = ds.pool_parts(cache_dir=tmp_path / "cache")
+    np.testing.assert_array_equal(parts.density, pool_density(X, "knn", normalize=True))
+    cached = list((tmp_path / "cache" / "pools").iterdir())
+    assert [p.name for p in cached] == [vectors_fingerprint(ds.vectors)]
+    assert ds.graph is parts.graph  # kept for the next caller
+
+
+def test_a_pack_listing_a_missing_pool_says_so(tmp_path):
+    X = np.eye(3, dtype=np.float32)
+    write_pack(tmp_path / "p", name="p", kind="table", vectors=X, vector_dtype="float32",
+               items=pd.DataFrame({"id": range(3)}))
+    for folder in (tmp_path / "p" / "pools").iterdir():
+        for file in folder.iterdir():
+            file.unlink()
+        folder.rmdir()
+    with pytest.raises(PackError, match="lists pool 'all'"):
+        read_pack(tmp_path / "p")
 
 
 def test_uint8_quantisation_keeps_cosine_above_0999():
@@ -128,7 +303,7 @@ def test_images_are_stored_apart_and_restored_in_their_column(tmp_path):
     # Rewriting replaces the whole folder: no stale image file, no staging folder left.
     write_pack(tmp_path / "p", name="p", kind="table", vectors=X, items=items[["id"]])
     assert sorted(f.name for f in (tmp_path / "p").iterdir()) == [
-        "items.parquet", "metadata.json", "vectors.npy"]
+        "items.parquet", "metadata.json", "pools", "vectors.npy"]
     assert [f.name for f in tmp_path.iterdir()] == ["p"]
 
 

@@ -192,3 +192,19 @@ def test_resume_with_the_auto_strategy_makes_the_same_decision(store):
     # same reason, as the session that gave them.
     assert resumed.explain_strategy()["reason"] == live.explain_strategy()["reason"]
     assert resumed.explain_strategy()["arm"] == live.explain_strategy()["arm"]
+
+
+def test_resume_passes_the_model_and_the_stored_graph_to_the_session(store, tmp_path):
+    from labelwise import pool_graph_for
+
+    ds = _dataset(n=120)
+    bind_project(store, "g", ds)
+    live = resume_session(store, "g", ds, seed=0)
+    for item in range(6):
+        label_item(live, item, "ab"[item % 2], who="ana")
+    graph = pool_graph_for(ds.vectors, cache_dir=tmp_path)
+    resumed = resume_session(store, "g", ds, seed=0, model="graph", graph=graph)
+    assert resumed.graph is graph
+    assert resumed.progress().model == "graph"
+    assert resumed.labels == live.labels
+    assert resume_session(store, "g", ds, seed=0).progress().model == "knn"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -116,3 +118,57 @@ def test_gaussian_pool_matches_oracle(density):
     for column in ("u", "d", "U", "D", "S"):
         np.testing.assert_allclose(got[column].to_numpy(), ref[column], atol=1e-5)
     np.testing.assert_allclose(got["i"].to_numpy(), ref["i"], atol=1e-4)
+
+
+# -- the graph model ------------------------------------------------------------------------------
+graph_operations = st.lists(
+    st.tuples(st.sampled_from(["label", "label", "label", "unlabel", "next"]),
+              st.integers(0, 100), st.sampled_from(["a", "b", "c"])),
+    min_size=1, max_size=20)
+
+
+def check_graph_against_oracle(session: LabelingSession, labels: dict[int, str],
+                               measure: str) -> None:
+    """Spread values against the dense solve (to the push tolerance); probabilities and u
+    against brute force on them."""
+    from labelwise.engine.graph import DEFAULT_ALPHA, DEFAULT_TOL
+
+    proba = session.predict_proba()  # builds the graph if nothing needed it yet
+    classes, graph = session.classes, session.graph
+    want = oracle.graph_scores(graph.normalized.toarray(), labels, classes, DEFAULT_ALPHA)
+    got = session.graph_model.scores(n_classes=len(classes))
+    root = np.sqrt(graph.degree)
+    per_class = np.zeros(len(classes))
+    for item, label in labels.items():
+        per_class[classes.index(label)] += root[item]
+    assert (np.abs(got - want) <= DEFAULT_TOL * root[:, None] * per_class + 1e-12).all()
+    np.testing.assert_allclose(proba, oracle.normalized_rows(got), rtol=0, atol=1e-15)
+    if len(labels) == len(session.vectors):
+        return
+    scores = session.scores()
+    u = np.array([oracle.uncertainty([Fraction(p) for p in row], measure) for row in proba])
+    np.testing.assert_allclose(scores["u"].to_numpy(), u[scores.index], rtol=0, atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**16), n=st.integers(3, 30), ops=graph_operations,
+       measure=st.sampled_from(["least_confidence", "margin", "entropy"]))
+def test_graph_session_equals_the_dense_solve_after_any_operations(seed, n, ops, measure):
+    X = np.random.default_rng(seed).standard_normal((n, 5))
+    session = LabelingSession(X, Strategy.parse("U*D", uncertainty=measure), model="graph",
+                              seed=0)
+    labels: dict[int, str] = {}
+    for action, raw_item, label in ops:
+        item = raw_item % n
+        if action == "next":
+            if len(labels) == n:
+                continue
+            item = session.next()
+            action = "label"
+        if action == "label":
+            session.label(item, label)
+            labels[item] = label
+        elif item in labels:
+            session.unlabel(item)
+            del labels[item]
+        check_graph_against_oracle(session, labels, measure)

@@ -111,17 +111,18 @@ def test_accuracy_and_macro_f1_match_scikit_learn():
 
 
 # -- the simulation against a plain LabelingSession -------------------------------------------
-def reference_run(ds, strategy, fold, *, budget, k=5, seed=0):
-    """What simulate() must return for one fold, with a plain session and a fresh classifier."""
+def reference_run(ds, strategy, fold, *, budget, k=5, seed=0, model="knn"):
+    """What simulate() must return for one fold, with a plain session and a fresh classifier
+    (the session's model: kNN, or a snapshot of its graph model)."""
     vectors = as_unit_rows(ds.vectors)
     session = LabelingSession(vectors[fold.pool], strategy, k=k,
-                              seed=session_seed(seed, fold.number))
+                              seed=session_seed(seed, fold.number), model=model)
     truth = ds.labels[fold.test]
     rows = []
 
     def measure():
         pred = session.classifier().predict(vectors[fold.test])
-        rows.append((session.n_labeled, np.mean(pred == truth),
+        rows.append((session.n_labeled, session.model_name, np.mean(pred == truth),
                      f1_score(truth.astype(str), pred.astype(str), average="macro",
                               zero_division=0)))
 
@@ -132,7 +133,7 @@ def reference_run(ds, strategy, fold, *, budget, k=5, seed=0):
         item = session.next()
         session.label(item, ds.labels[fold.pool[item]])
         measure()
-    return pd.DataFrame(rows, columns=["n_labeled", "accuracy", "f1"])
+    return pd.DataFrame(rows, columns=["n_labeled", "model", "accuracy", "f1"])
 
 
 @pytest.mark.parametrize("gram", [True, False])
@@ -148,7 +149,39 @@ def test_simulation_equals_a_plain_session(monkeypatch, gram):
             got = results[(results["strategy"] == label) & (results["fold"] == fold.number)]
             expected = reference_run(ds, strategy, fold, budget=25, seed=4)
             pd.testing.assert_frame_equal(
-                got[["n_labeled", "accuracy", "f1"]].reset_index(drop=True), expected)
+                got[["n_labeled", "model", "accuracy", "f1"]].reset_index(drop=True),
+                expected)
+
+
+@pytest.mark.parametrize("model", ["graph", "auto"])
+def test_graph_simulation_equals_a_plain_graph_session(model):
+    ds = blobs_dataset(n=260)
+    results = simulate(ds, ["U*I*D"], folds=2, budget=25, seed=4, model=model)
+    for fold in make_folds(ds, folds=2, seed=4):
+        for strategy in ("U*I*D", "random"):
+            label = Strategy.parse(strategy).label
+            got = results[(results["strategy"] == label) & (results["fold"] == fold.number)]
+            expected = reference_run(ds, strategy, fold, budget=25, seed=4, model=model)
+            pd.testing.assert_frame_equal(
+                got[["n_labeled", "model", "accuracy", "f1"]].reset_index(drop=True),
+                expected)
+    assert set(results["model"]) == ({"graph"} if model == "graph" else {"knn", "graph"})
+
+
+def test_fold_graphs_are_built_once_per_fold_and_shared_by_its_strategies(monkeypatch):
+    built = []
+    real = shared_data.PoolGraph.build
+
+    def counting(vectors, *args, **kwargs):
+        built.append(len(vectors))
+        return real(vectors, *args, **kwargs)
+
+    monkeypatch.setattr(shared_data.PoolGraph, "build", counting)
+    ds = digits_dataset(200)
+    simulate(ds, ["U*I*D", "U", "U*D"], folds=3, budget=4, seed=0, model="graph")
+    assert len(built) == 3  # 3 folds, 4 strategies each
+    simulate(ds, ["U*I*D"], folds=3, budget=4, seed=0)
+    assert len(built) == 3  # the kNN model needs no graph
 
 
 def test_fold_density_equals_density_of_the_pool():
@@ -172,8 +205,10 @@ def test_fold_density_equals_density_of_the_pool():
 def test_results_table_shape_and_random_baseline():
     ds = digits_dataset(300)
     results = simulate(ds, "U*I*D", folds=3, budget=10, n_init=2, seed=0)
-    assert list(results.columns) == ["strategy", "fold", "n_labeled", "accuracy", "f1",
-                                     "classes_seen", "seconds"]
+    assert list(results.columns) == ["strategy", "fold", "n_labeled", "model", "accuracy",
+                                     "f1", "classes_seen", "seconds", "stop_at",
+                                     "accuracy_at_stop"]
+    assert (results["model"] == "knn").all()
     assert list(dict.fromkeys(results["strategy"])) == [
         "random", "U*I*D (margin, knn density)"]
     assert len(results) == 2 * 3 * 11
@@ -210,6 +245,70 @@ def test_parallel_jobs_give_the_serial_table(monkeypatch, gram):
     assert calls[0] == (0, 4) and calls[-1] == (4, 4)
 
 
+@pytest.mark.parametrize("model", ["knn", "graph"])
+def test_graph_model_in_parallel_gives_the_serial_table(model):
+    ds = digits_dataset(300)
+    kwargs = dict(folds=2, budget=30, seed=1, model=model)
+    serial = simulate(ds, ["U*I*D", "U"], **kwargs)
+    parallel = simulate(ds, ["U*I*D", "U"], n_jobs=2, **kwargs)
+    pd.testing.assert_frame_equal(serial.drop(columns="seconds"),
+                                  parallel.drop(columns="seconds"))
+
+
+def separated_blobs(n=300, seed=1):
+    """Three well separated blobs: the predictions settle within the budget."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    X = 4 * rng.normal(size=(3, 8))[y] + rng.normal(size=(n, 8))
+    return Dataset(name="separated", vectors=X.astype(np.float32),
+                   labels=np.array([f"c{c}" for c in y], dtype=object),
+                   items=pd.DataFrame({"id": np.arange(n)}), kind="points")
+
+
+def stop_of_a_plain_session(ds, strategy, fold, *, budget, seed, model):
+    """(labeled count, accuracy) where a plain session's stopping status first says stable."""
+    vectors = as_unit_rows(ds.vectors)
+    session = LabelingSession(vectors[fold.pool], strategy, seed=session_seed(seed, fold.number),
+                              model=model)
+    truth = ds.labels[fold.test]
+    for item in fold.initial:
+        session.label(int(item), ds.labels[fold.pool[item]])
+    while True:
+        if session.stopping_status().stable:
+            pred = session.classifier().predict(vectors[fold.test])
+            return session.n_labeled, float(np.mean(pred == truth))
+        if session.n_labeled >= len(fold.initial) + budget:
+            return np.nan, np.nan
+        item = session.next()
+        session.label(item, ds.labels[fold.pool[item]])
+
+
+@pytest.mark.parametrize("model", ["knn", "graph"])
+def test_stopping_columns_record_where_the_signal_first_fires(model):
+    ds = separated_blobs()
+    results = simulate(ds, ["U*I*D"], folds=2, budget=60, seed=2, model=model)
+    runs = results.groupby(["strategy", "fold"], sort=False)
+    assert (runs["stop_at"].nunique(dropna=False) == 1).all()
+    assert (runs["accuracy_at_stop"].nunique(dropna=False) == 1).all()
+    fired = 0
+    for (label, number), run in runs:
+        strategy = "random" if label == "random" else "U*I*D"
+        fold = make_folds(ds, folds=2, seed=2)[number]
+        stop_at, accuracy = stop_of_a_plain_session(ds, strategy, fold, budget=60, seed=2,
+                                                    model=model)
+        got = run.iloc[0]
+        if np.isnan(stop_at):
+            assert np.isnan(got["stop_at"]) and np.isnan(got["accuracy_at_stop"])
+            continue
+        fired += 1
+        # The monitor needs window + 1 = 21 labels before it can call anything stable.
+        assert got["stop_at"] == stop_at >= 21
+        assert got["accuracy_at_stop"] == pytest.approx(accuracy)
+        assert got["accuracy_at_stop"] == run.loc[run["n_labeled"] == stop_at,
+                                                  "accuracy"].item()
+    assert fired >= 2
+
+
 def test_batches_and_budget_capped_by_the_pool():
     ds = digits_dataset(60)
     results = simulate(ds, ["random"], folds=1, test_size=0.5, budget=7, batch=3, n_init=2)
@@ -235,6 +334,7 @@ def test_strategies_are_parsed_and_deduplicated():
     (dict(split="stratified"), "split"),
     (dict(n_jobs=0), "n_jobs"),
     (dict(weights="distance"), "weights"),
+    (dict(model="svm"), "model"),
 ])
 def test_bad_settings_are_refused(kwargs, message):
     with pytest.raises(InvalidInputError, match=message):

@@ -173,6 +173,52 @@ def test_skipped_items(store):
     assert store.skipped_items("p", who="ana") == ["a"]
 
 
+def test_undoing_a_skip_is_an_unlabel_event_that_puts_the_item_back(store):
+    store.record("p", "a", "skip", who="ana")
+    store.record("p", "b", "skip", who="ana")
+    store.reserve("p", ["a"], "ana", ttl_seconds=60)
+    store.record("p", "a", "unlabel", who="ana")  # ana undoes her skip
+    assert store.skipped_items("p", who="ana") == ["b"]
+    assert store.events("p")["action"].tolist() == ["skip", "skip", "unlabel"]
+    assert store.current_labels("p").empty
+    assert store.reservations("p")["item_id"].tolist() == ["a"]  # still on ana's screen
+    # Only the skipper's own latest skip can be undone; others have nothing to undo.
+    with pytest.raises(UnknownItemError, match="no label to undo"):
+        store.record("p", "b", "unlabel", who="bob")
+    with pytest.raises(UnknownItemError, match="no label to undo"):
+        store.record("p", "a", "unlabel", who="ana")  # already back in the pool
+    assert len(store.events("p")) == 3
+
+
+def replayed_skips(events, labeled: set[str], who: str | None) -> list[str]:
+    """Brute force: a skip (by ``who``, or anyone) sets an unlabeled item aside until a later
+    label by anyone or a later unlabel by the skipper (by anyone when ``who`` is None)."""
+    aside: dict[str, int] = {}
+    for event_id, item, action, by in zip(events["id"], events["item_id"], events["action"],
+                                          events["who"], strict=True):
+        if action == "skip" and (who is None or by == who):
+            aside.setdefault(item, int(event_id))
+        elif action == "label" or (action == "unlabel" and (who is None or by == who)):
+            aside.pop(item, None)
+    return sorted((i for i in aside if i not in labeled), key=aside.__getitem__)
+
+
+def test_skipped_items_follow_the_event_log_replay(store):
+    """The store's query against a plain replay of random event logs."""
+    rng = np.random.default_rng(0)
+    for _ in range(120):
+        item, who = str(rng.choice(["a", "b", "c"])), str(rng.choice(["ana", "bob"]))
+        action = str(rng.choice(["skip", "skip", "label", "unlabel"]))
+        try:
+            store.record("p", item, action, "x" if action == "label" else None, who=who)
+        except UnknownItemError:
+            continue
+        for person in (None, "ana", "bob"):
+            labeled = set(store.current_labels("p")["item_id"])
+            assert store.skipped_items("p", who=person) == replayed_skips(
+                store.events("p"), labeled, person)
+
+
 def test_labels_changed_since(store):
     first = store.record("p", "a", "label", "x", who="ana")
     store.record("p", "b", "skip", who="ana")
@@ -196,6 +242,18 @@ def test_disagreements_keep_both_and_latest_is_current(store):
     assert dict(zip(table["who"], table["label"], strict=True)) == {"ana": "ripe",
                                                                     "bob": "rotten"}
     assert set(table["current_label"]) == {"rotten"}
+
+
+def test_label_changes_of_one_item(store):
+    store.record("p", "a", "label", "x", who="ana")
+    store.record("p", "b", "label", "y", who="bob")
+    store.record("p", "a", "skip", who="bob")
+    store.record("p", "a", "unlabel", who="cy")
+    changes = store.labels_changed_since("p", 0, item_id="a")
+    assert changes[["item_id", "action", "who"]].values.tolist() == [
+        ["a", "label", "ana"], ["a", "unlabel", "cy"]]
+    everyone = store.labels_changed_since("p", 0)
+    assert changes["id"].tolist() == everyone.loc[everyone["item_id"] == "a", "id"].tolist()
 
 
 def test_reservations(store):

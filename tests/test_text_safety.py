@@ -252,6 +252,7 @@ def test_image_captions_of_neighbours_and_samples_are_text(tmp_path):
     pack = image_pack(tmp_path)
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.session_state["dataset_source"] = Source("pack", str(pack))
+    at.switch_page("views/label.py")  # the classic page: the card is the default Label page
     at.run()
     assert not at.exception, at.exception
     found: list = []

@@ -15,7 +15,7 @@ from ..errors import LabelwiseError
 
 COMMAND_MODULES: list[str] = [
     "labelwise.cli.dashboard", "labelwise.cli.accounts", "labelwise.cli.packs",
-    "labelwise.cli.export", "labelwise.cli.simulate"]
+    "labelwise.cli.export", "labelwise.cli.simulate", "labelwise.cli.review"]
 
 
 def build_parser() -> argparse.ArgumentParser:

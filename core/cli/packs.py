@@ -13,12 +13,13 @@ def register(subparsers) -> None:
         "build-pack",
         help="rebuild a data pack from its source",
         description="Rebuild a data pack from its source material into data/packs/NAME "
-        "(or --out). The exact command used for each shipped pack is in its metadata.json.",
+        "(or --out), with the kNN graph and density of its items and of the dashboard's "
+        "labeling pool. The exact command used for each shipped pack is in its metadata.json.",
     )
     parser.add_argument("name", choices=builders(), help="pack to build")
     parser.add_argument("--source", default=None,
                         help="source folder or file (fruits: the fruits folder with "
-                        "manifest.csv; sentiment140: sample20k.csv)")
+                        "manifest.csv; sentiment140 and sentiment140-e5: sample20k.csv)")
     parser.add_argument("--out", default=None, help="destination folder (default data/packs/NAME)")
     parser.set_defaults(func=_run)
 
@@ -42,6 +43,8 @@ def _run(args: argparse.Namespace) -> int:
         for bar in bars:
             bar.close()
     dataset = load_dataset(folder)
+    pools = ", ".join(f"{p['name']} ({p['n_items']} items)"
+                      for p in dataset.metadata.get("pools", []))
     print(f"built {folder}: {len(dataset)} items, {dataset.vectors.shape[1]}-d, "
-          f"{len(dataset.classes)} classes")
+          f"{len(dataset.classes)} classes; graph and density stored for: {pools or 'none'}")
     return 0

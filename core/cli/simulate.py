@@ -64,6 +64,10 @@ def register(subparsers) -> None:
     parser.add_argument("--density", default="knn",
                         help="density kind(s) for strategies using I, comma-separated: "
                         f"{', '.join(DENSITY_KINDS)} (default: %(default)s)")
+    parser.add_argument("--model", choices=["knn", "graph", "auto"], default="knn",
+                        help="the sessions' model: the kNN vote, label spreading on each fold "
+                        "pool's 10-NN graph, or auto (graph or kNN, chosen from the labels by "
+                        "leave-one-out) (default: %(default)s)")
     parser.add_argument("--folds", type=int, default=16, help="train/test splits (default: 16)")
     parser.add_argument("--test-size", type=float, default=0.1,
                         help="test fraction of each split (default: 0.1)")
@@ -144,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
         results = simulate(dataset, strategies, folds=args.folds, test_size=args.test_size,
                            split=args.split, n_init=args.n_init, budget=args.budget,
                            batch=args.batch, k=args.k, weights=args.weights, seed=args.seed,
-                           n_jobs=args.jobs, scheduler=args.scheduler, progress=progress)
+                           n_jobs=args.jobs, scheduler=args.scheduler, progress=progress,
+                           model=args.model)
     finally:
         bar.close()
     elapsed = time.perf_counter() - start
@@ -166,7 +171,8 @@ def _summary_document(name: str, args: argparse.Namespace, summary, elapsed: flo
 
     settings = (f"dataset `{name}`, {args.split} split, {args.folds} folds, test size "
                 f"{args.test_size:g}, n_init {args.n_init}, budget {args.budget}, batch "
-                f"{args.batch}, k={args.k}, {args.weights} weights, seed {args.seed}")
+                f"{args.batch}, k={args.k}, {args.weights} weights, model {args.model}, "
+                f"seed {args.seed}")
     return (f"# Strategy comparison: {name}\n\n{settings}.\n\n"
             f"Target accuracy {args.target:g}; efficiency = random's labels to the target "
             "divided by the strategy's; AULC = mean accuracy over the labeling run.\n\n"

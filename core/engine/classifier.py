@@ -1,4 +1,6 @@
-"""KNNClassifier: the labeling model as a scikit-learn estimator, for items outside the pool."""
+"""The labeling models for items outside the pool: :class:`KNNClassifier`, a scikit-learn
+estimator of the kNN vote, and :class:`GraphClassifier`, a snapshot of the session's graph model
+(label spreading) with the same ``predict`` / ``predict_proba`` / ``classes_``."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ..errors import InvalidInputError, NotFittedError
 from . import knn
+from .graph import PoolGraph, mix_neighbors, normalize_rows, winners
 from .index import EXACT_THRESHOLD, NeighborIndex
 from .vectors import as_unit_rows
 
@@ -265,3 +268,90 @@ class KNNClassifier(ClassifierMixin, BaseEstimator):
         matches = np.fromiter((p == t for p, t in zip(predicted.tolist(), truth.tolist(),
                                                       strict=True)), dtype=bool)
         return float(np.average(matches, weights=sample_weight))
+
+
+class GraphClassifier:
+    """The graph model of a session (label spreading), frozen, for items outside the pool.
+
+    An outside item takes the kernel-weighted mean of the class distributions of its ``k``
+    nearest pool items (exact search, :meth:`PoolGraph.search`), as
+    :meth:`labelwise.engine.graph.GraphModel.proba_outside`. Where none of those pool items is
+    reached by a label, ``predict_proba`` is uniform (the graph has no idea) and ``predict``
+    falls back to the kNN vote of the same labels (``fallback``), as the session's
+    ``predict`` does for unreached pool items. Built by :meth:`LabelingSession.classifier`; it
+    keeps a copy of the pool's probabilities, so later labels do not change it.
+
+    Parameters
+    ----------
+    graph : PoolGraph
+        The pool's graph, with its vectors.
+    pool_proba : ndarray of shape (n_items, n_classes)
+        Class probabilities of every pool item, columns in ``classes`` order.
+    pool_reached : ndarray of shape (n_items,), bool
+        Whether any label reaches each pool item.
+    classes : sequence
+        The labels of the columns of ``pool_proba`` (the session's order: first seen first,
+        which is also the tie order).
+    fallback : KNNClassifier
+        The kNN vote of the same labels.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        Known classes, sorted when they are of one kind (as :class:`KNNClassifier`); the
+        columns of :meth:`predict_proba`.
+    n_features_in_ : int
+    """
+
+    def __init__(self, graph: PoolGraph, pool_proba: np.ndarray, pool_reached: np.ndarray,
+                 classes, fallback: KNNClassifier) -> None:
+        if graph.vectors is None:
+            raise InvalidInputError("GraphClassifier needs a graph that holds its pool vectors")
+        self.graph = graph
+        self._pool_proba = np.array(pool_proba, dtype=np.float64)
+        self._pool_reached = np.array(pool_reached, dtype=bool)
+        self._labels = _native_labels(np.array(list(classes), dtype=object))
+        self.classes_ = _classes_of(self._labels)
+        order = {label: n for n, label in enumerate(self._labels.tolist())}
+        # Column of each sorted class among the session's (first-seen) columns.
+        self._columns = np.array([order[c] for c in self.classes_.tolist()], dtype=np.int64)
+        self.fallback = fallback
+        self.n_features_in_ = graph.vectors.shape[1]
+
+    def _rows(self, X) -> np.ndarray:
+        arr = _matrix(X)
+        if arr.shape[1] != self.n_features_in_:
+            raise InvalidInputError(
+                f"X has {arr.shape[1]} features, but the graph's pool has "
+                f"{self.n_features_in_}; were these items embedded with a different encoder?")
+        return arr
+
+    def _mixed(self, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        idx, sims = self.graph.search(as_unit_rows(arr, name="X"))
+        flat = idx.ravel()
+        return mix_neighbors(self._pool_proba[flat], self._pool_reached[flat], idx.shape, sims,
+                             self.graph.bandwidth)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, columns in ``classes_`` order (uniform where no neighbour is
+        reached)."""
+        mixed, _ = self._mixed(self._rows(X))
+        return normalize_rows(mixed)[:, self._columns]
+
+    def predict(self, X) -> np.ndarray:
+        """Most probable class per row (ties: the class labeled first); the kNN vote where no
+        neighbour is reached."""
+        arr = self._rows(X)
+        mixed, reached = self._mixed(arr)
+        codes = winners(normalize_rows(mixed))
+        out = self._labels[np.maximum(codes, 0)].astype(object)
+        missing = np.flatnonzero(~reached | (codes < 0))
+        if missing.size:
+            out[missing] = self.fallback.predict(arr[missing]).astype(object)
+        return _native_labels(out)
+
+    def score(self, X, y) -> float:
+        """Mean accuracy of :meth:`predict` against ``y``."""
+        predicted = self.predict(X).tolist()
+        truth = np.asarray(y, dtype=object).tolist()
+        return float(np.mean([p == t for p, t in zip(predicted, truth, strict=True)]))

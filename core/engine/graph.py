@@ -442,6 +442,11 @@ class GraphModel:
         self._labels[int(item)] = moved
         return moved.nodes
 
+    def ensure_classes(self, n_classes: int) -> None:
+        """Give ``F`` at least ``n_classes`` columns (a class declared before any item has it:
+        its column is zero). Cost: ``O(n C)`` when it grows, else nothing."""
+        self._grow(self._check_code(n_classes))
+
     def _apply(self, contribution: Contribution, code: int, sign: int) -> None:
         self._grow(code + 1)
         nodes = contribution.nodes
@@ -542,13 +547,23 @@ class GraphModel:
         The kernel-weighted mean of the reached neighbours' distributions; uniform when none is
         reached. Cost: ``O(m k C)``.
         """
+        return _normalize_rows(self._mixed(neighbors, similarities, n_classes)[0])
+
+    def _mixed(self, neighbors: np.ndarray, similarities: np.ndarray,
+               n_classes: int | None) -> tuple[np.ndarray, np.ndarray]:
         n_classes = self.n_classes if n_classes is None else n_classes
-        dist = self.proba(neighbors.ravel(), n_classes).reshape(*neighbors.shape, n_classes)
-        distance = 1.0 - np.clip(similarities.astype(np.float64), -1.0, 1.0)
-        w = np.exp(-distance / self.graph.bandwidth) * self.reached(neighbors.ravel()).reshape(
-            neighbors.shape)
-        mixed = np.einsum("mk,mkc->mc", w, dist)
-        return _normalize_rows(mixed)
+        flat = np.asarray(neighbors).ravel()
+        return mix_neighbors(self.proba(flat, n_classes), self.reached(flat), neighbors.shape,
+                             similarities, self.graph.bandwidth)
+
+    def predict_from_neighbors(self, neighbors: np.ndarray,
+                               similarities: np.ndarray) -> np.ndarray:
+        """Class codes of outside items from their pool neighbours; ``-1`` where no neighbour
+        is reached. Cost: ``O(m k C)``."""
+        mixed, reached = self._mixed(neighbors, similarities, None)
+        pred = _winners(_normalize_rows(mixed))
+        pred[~reached] = -1
+        return pred
 
     def proba_outside(self, vectors: np.ndarray, n_classes: int | None = None) -> np.ndarray:
         """Probabilities of items outside the pool (unit rows). Cost: ``m n d`` (exact search)."""
@@ -558,11 +573,7 @@ class GraphModel:
     def predict_outside(self, vectors: np.ndarray) -> np.ndarray:
         """Class codes of outside items; ``-1`` where no neighbour is reached."""
         idx, sims = self.graph.search(vectors)
-        proba = self.proba_from_neighbors(idx, sims)
-        unreached = ~self.reached(idx.ravel()).reshape(idx.shape).any(axis=1)
-        pred = _winners(proba)
-        pred[unreached] = -1
-        return pred
+        return self.predict_from_neighbors(idx, sims)
 
     def loo_scores(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Exact leave-one-out rows of ``F``: each labeled item's row without its own label.
@@ -588,6 +599,32 @@ class GraphModel:
         """
         items, codes, rows = self.loo_scores()
         return items, codes, _winners(rows)
+
+
+def mix_neighbors(proba: np.ndarray, reached: np.ndarray, shape: tuple[int, int],
+                  similarities: np.ndarray, bandwidth: float) -> tuple[np.ndarray, np.ndarray]:
+    """Kernel-weighted sum of pool neighbours' distributions, for items outside the pool.
+
+    ``proba`` (``m * k`` rows) and ``reached`` (``m * k``) belong to the neighbours, flattened
+    from ``shape = (m, k)``; unreached neighbours weigh 0. Returns the unnormalised ``(m, C)``
+    mix and whether each item has a reached neighbour.
+    """
+    dist = proba.reshape(*shape, proba.shape[1])
+    reached = reached.reshape(shape)
+    distance = 1.0 - np.clip(similarities.astype(np.float64), -1.0, 1.0)
+    w = np.exp(-distance / bandwidth) * reached
+    return np.einsum("mk,mkc->mc", w, dist), reached.any(axis=1)
+
+
+def normalize_rows(values: np.ndarray) -> np.ndarray:
+    """Rows scaled to sum 1 (negative entries clipped to 0); all-zero rows uniform."""
+    return _normalize_rows(values)
+
+
+def winners(values: np.ndarray) -> np.ndarray:
+    """Argmax column per row, ties (relative :data:`TIE_RTOL`) to the lower column; ``-1``
+    for rows without mass."""
+    return _winners(values)
 
 
 def _normalize_rows(values: np.ndarray) -> np.ndarray:
@@ -639,6 +676,13 @@ def knn_loo_predictions(vectors: np.ndarray, codes: np.ndarray, k: int = 5,
     return knn.winners(votes, near, cls)
 
 
+def too_few_to_choose(n_labels: int) -> ModelChoice:
+    """What :func:`choose_model` says below :data:`MIN_LABELS_TO_CHOOSE` labels (no graph is
+    needed to say it)."""
+    return ModelChoice("knn", f"{n_labels} labels: too few to compare the models (need "
+                       f"{MIN_LABELS_TO_CHOOSE}); the kNN vote stays", {"n_labels": n_labels})
+
+
 def choose_model(model: GraphModel, vectors: np.ndarray, *, k: int = 5,
                  weights: str = "uniform", z: float = 2.0) -> ModelChoice:
     """``"graph"`` or ``"knn"`` from the labels alone, by exact leave-one-out of both.
@@ -675,8 +719,7 @@ def choose_model(model: GraphModel, vectors: np.ndarray, *, k: int = 5,
     items, codes, graph_pred = model.loo_predictions()
     n = len(items)
     if n < MIN_LABELS_TO_CHOOSE:
-        return ModelChoice("knn", f"{n} labels: too few to compare the models (need "
-                           f"{MIN_LABELS_TO_CHOOSE}); the kNN vote stays", {"n_labels": n})
+        return too_few_to_choose(n)
     knn_pred = knn_loo_predictions(vectors[items], codes, k, weights)
     graph_right, knn_right = graph_pred == codes, knn_pred == codes
     b = int((graph_right & ~knn_right).sum())

@@ -262,7 +262,8 @@ def check_density(kind: str) -> str:
 
 @register_scorer
 class UncertaintyScorer(Scorer):
-    """u from the kNN class probabilities: least confidence, margin or entropy."""
+    """u from the class probabilities of the session's model (the kNN vote, or the graph
+    model's label spreading): least confidence, margin or entropy."""
 
     letter, column, title, mode, setting = "U", "u", "uncertainty", "incremental", "uncertainty"
 
@@ -286,7 +287,7 @@ class UncertaintyScorer(Scorer):
         return self.measure
 
     def compute(self, view: LabeledView, rows: np.ndarray | None = None) -> np.ndarray:
-        return knn.uncertainty(knn.probabilities(view.votes(rows)), self.measure)
+        return knn.uncertainty(view.proba(rows), self.measure)
 
 
 @register_scorer

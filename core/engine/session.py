@@ -11,6 +11,14 @@ Cost of one ``label()`` + ``next()``: one ``X @ x`` matrix-vector product, a han
 array passes and two argsorts of the pool (for the CDFs of u and d). The density is computed
 once per pool and sorted once.
 
+The model behind the uncertainty u, ``predict_proba``, ``predict`` and ``classifier`` is the
+kNN vote (``model="knn"``, the default), label spreading on the pool's 10-NN graph
+(``model="graph"``, :mod:`labelwise.engine.graph`; each label costs one local push and the
+uncertainty of the rows it reached), or, label by label, whichever of the two wins a
+leave-one-out comparison on the labels (``model="auto"``). :meth:`LabelingSession.progress`
+says which model is in use and why, its leave-one-out accuracy, and whether the predictions
+have stopped changing (:mod:`labelwise.engine.stopping`).
+
 The session owns the state; it hands scorers and policies a read-only view of it
 (:meth:`LabelingSession.view`, :mod:`labelwise.engine.view`), and the policy of its strategy
 (:mod:`labelwise.engine.policies`, :mod:`labelwise.engine.auto`) chooses the picks from that
@@ -20,6 +28,7 @@ view with the session's seeded generator.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,6 +41,7 @@ from .policies import FixedPolicy, Policy, RandomPolicy
 from .scorers import SCORERS, DensityScorer, Scorer
 from .scoring import ScoreCache
 from .state import LabeledNeighbors
+from .stopping import StoppingMonitor, StoppingStatus
 from .strategy import Strategy
 from .vectors import as_unit_rows
 from .view import LabeledView
@@ -39,9 +49,59 @@ from .view import LabeledView
 if TYPE_CHECKING:  # pandas and scikit-learn load on first use: `import labelwise` stays light
     import pandas as pd
 
-    from .classifier import KNNClassifier
+    from .classifier import GraphClassifier, KNNClassifier
+    from .graph import GraphModel, ModelChoice, PoolGraph
 
 Similarities = Callable[[int], np.ndarray]
+
+#: The session's models: the kNN vote, label spreading on the pool's graph, or the choice
+#: between them from the labels alone (:func:`labelwise.engine.graph.choose_model`).
+MODELS = ("knn", "graph", "auto")
+#: The stopping monitor follows the predictions of at most this many pool items (a fixed,
+#: seeded sample of a larger pool), so that following them costs O(STOP_SET_SIZE) per label.
+STOP_SET_SIZE = 2000
+# Seeds the stop set's sample: its own generator, so the session's picks do not depend on it.
+STOP_SET_SEED = 0
+
+
+def check_model(model: str) -> str:
+    if model not in MODELS:
+        raise InvalidInputError(f"model must be one of {MODELS}, got {model!r}")
+    return model
+
+
+@dataclass(frozen=True)
+class SessionProgress:
+    """Where labeling stands (:meth:`LabelingSession.progress`).
+
+    Attributes
+    ----------
+    n_labeled, n_items : int
+    model : {"knn", "graph"}
+        The model in use.
+    model_reason : str
+        Why that model (for ``model="auto"``, the leave-one-out comparison).
+    estimated_accuracy : float or None
+        Leave-one-out accuracy of the model in use on the labels (each labeled item predicted
+        from the others); None below two labels. Pessimistic under active learning: the picked
+        items are the hard ones. Never a holdout figure.
+    kappa : float or None
+        Cohen's kappa between the stop set's predictions now and ``window`` labels ago (None
+        until ``window + 1`` labels have been followed).
+    stable : bool
+        Whether the predictions have been stable over the window (Bloodgood & Vijay-Shanker).
+    recommendation : str
+        The plain advice of :class:`~labelwise.engine.stopping.StoppingMonitor`.
+    """
+
+    n_labeled: int
+    n_items: int
+    model: str
+    model_reason: str
+    estimated_accuracy: float | None
+    kappa: float | None
+    stable: bool
+    recommendation: str
 
 
 def policy_for(strategy: Strategy, current: Policy | None = None) -> Policy:
@@ -79,6 +139,18 @@ class LabelingSession:
         ``item`` (shape (n_items,)), e.g. a row of a precomputed Gram matrix; :meth:`label`
         then reads it instead of computing ``X @ X[item]``. It must agree with the normalised
         ``X`` (to float32 rounding), or neighbourhoods will not match the vectors.
+    model : {"knn", "graph", "auto"}, default="knn"
+        The model behind the uncertainty u, :meth:`predict_proba`, :meth:`predict` and
+        :meth:`classifier`: the kNN vote; label spreading on the pool's 10-NN graph
+        (:class:`~labelwise.engine.graph.GraphModel`); or, label by label, whichever
+        :func:`~labelwise.engine.graph.choose_model` picks from the labels alone
+        (:attr:`model_choice`, :attr:`model_name`).
+    graph : PoolGraph, optional
+        A prebuilt (or loaded) graph of this pool, e.g. shipped with a pack; its ``n_items``
+        must match ``X``. Without it the graph is built on first need (``model`` "graph" or
+        "auto"), once per session. A given or built graph also provides the kNN density ``i``
+        (the same definition: mean similarity to the 10 nearest other pool items) unless
+        ``density_values`` are given.
 
     Attributes
     ----------
@@ -91,7 +163,8 @@ class LabelingSession:
 
     def __init__(self, X, strategy: str | Strategy = "U*I*D", *, k: int = 5,
                  weights: str = "uniform", seed: int | None = None,
-                 density_values=None, similarities: Similarities | None = None) -> None:
+                 density_values=None, similarities: Similarities | None = None,
+                 model: str = "knn", graph: PoolGraph | None = None) -> None:
         self.vectors = as_unit_rows(X, name="X")
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise InvalidInputError(f"k must be a positive integer, got {k!r}")
@@ -111,8 +184,28 @@ class LabelingSession:
         self._cache = ScoreCache(self._neighbors)
         self._policy = policy_for(self.strategy)
         self.project_link: Any = None
+        self.model = check_model(model)
+        self._density_given = density_values is not None
         if density_values is not None:
             self._cache.seed(DensityScorer(self.strategy.density), density_values)
+        self._graph: PoolGraph | None = None
+        self._graph_model: GraphModel | None = None
+        # Bumped on every change of the labels: keys the cached model choice.
+        self._label_version = 0
+        self._choice: tuple[int, ModelChoice] | None = None
+        # The model the cached uncertainty values were computed with.
+        self._model_in_use = "knn"
+        self._monitor = StoppingMonitor()
+        self._stop_set = (np.arange(n) if n <= STOP_SET_SIZE else np.sort(
+            np.random.default_rng(STOP_SET_SEED).choice(n, STOP_SET_SIZE, replace=False)))
+        # Position of each pool item in the stop set (-1: not in it), and the stop set's
+        # current predictions under the model named by _stop_model.
+        self._stop_at = np.full(n, -1, dtype=np.int64)
+        self._stop_at[self._stop_set] = np.arange(len(self._stop_set))
+        self._stop_pred: np.ndarray | None = None
+        self._stop_model: str | None = None
+        if graph is not None:
+            self._set_graph(graph)
 
     # -- state -----------------------------------------------------------------------------
     @property
@@ -145,10 +238,180 @@ class LabelingSession:
 
     def view(self) -> LabeledView:
         """The read-only view of the labeled state that scorers and policies read (live: it
-        reflects later labels; its arrays cannot be written)."""
+        reflects later labels; its arrays cannot be written). Its :meth:`LabeledView.proba`
+        is the model in use when the view is made."""
+        name = self._use_model()
+        proba = None if name == "knn" else self._graph_proba
         return LabeledView(vectors=self.vectors, in_pool=self._in_pool, codes=self._code,
                            label_seq=self._seq, classes=self.classes, neighbors=self._neighbors,
-                           weights=self.weights, cache=self._cache)
+                           weights=self.weights, cache=self._cache, proba=proba, model=name)
+
+    # -- the model -------------------------------------------------------------------------
+    @property
+    def graph(self) -> PoolGraph | None:
+        """The pool's graph: given, or built once on first need; None until then."""
+        return self._graph
+
+    @property
+    def graph_model(self) -> GraphModel | None:
+        """The label-spreading model kept in sync with the labels (None for ``model="knn"``,
+        and for ``"auto"`` until it has enough labels to compare the models). Read it; change
+        labels through the session only."""
+        return self._graph_model
+
+    @property
+    def model_choice(self) -> ModelChoice:
+        """Which model is in use and why. For ``"auto"``:
+        :func:`~labelwise.engine.graph.choose_model` on the current labels (cached until the
+        labels change; O(L^2 d)); for a fixed model, that model."""
+        from .graph import MIN_LABELS_TO_CHOOSE, ModelChoice, choose_model, too_few_to_choose
+
+        if self.model != "auto":
+            return ModelChoice(self.model, f"model={self.model!r} was asked for",
+                               {"n_labels": self.n_labeled})
+        if self._choice is not None and self._choice[0] == self._label_version:
+            return self._choice[1]
+        if self.n_labeled < MIN_LABELS_TO_CHOOSE:
+            choice = too_few_to_choose(self.n_labeled)
+        else:
+            choice = choose_model(self._ensure_graph_model(), self.vectors, k=self.k,
+                                  weights=self.weights)
+        self._choice = (self._label_version, choice)
+        return choice
+
+    @property
+    def model_name(self) -> str:
+        """The model in use now: ``"knn"`` or ``"graph"``."""
+        # A fixed model needs no ModelChoice: the kNN path does not even import the graph.
+        return self.model if self.model != "auto" else self.model_choice.name
+
+    def _use_model(self) -> str:
+        """The model in use, with the cached uncertainty recomputed when it has changed."""
+        name = self.model_name
+        if name == "graph":
+            self._ensure_graph_model()
+        if name != self._model_in_use:
+            self._model_in_use = name
+            self._neighbors.invalidate()
+        return name
+
+    def _set_graph(self, graph: PoolGraph) -> None:
+        if graph.n_items != self.n_items:
+            raise InvalidInputError(f"the graph has {graph.n_items} items but X has "
+                                    f"{self.n_items}: it was built for another pool")
+        if graph.vectors is None:  # e.g. loaded without vectors: outside queries need them
+            graph = replace(graph, vectors=self.vectors)
+        elif graph.vectors.shape[1] != self.vectors.shape[1]:
+            raise InvalidInputError(f"the graph's vectors have {graph.vectors.shape[1]} "
+                                    f"dimensions but X has {self.vectors.shape[1]}")
+        self._graph = graph
+        from .scorers import DENSITY_NEIGHBORS
+
+        # The graph's density is the kNN density (mean similarity to the 10 nearest other
+        # items) when it keeps 10 neighbours per item (fewer only in pools of <= 10 items).
+        if not self._density_given and graph.info.get("k") == min(DENSITY_NEIGHBORS,
+                                                                   self.n_items - 1):
+            self._cache.seed(DensityScorer("knn"), graph.density)
+
+    def _ensure_graph_model(self) -> GraphModel:
+        """The graph model, built (with the graph, if missing) on first need and fed the
+        current labels in labeling order."""
+        if self._graph_model is None:
+            from .graph import GraphModel, PoolGraph
+
+            if self._graph is None:
+                self._set_graph(PoolGraph.build(self.vectors))
+            model = GraphModel(self._graph)
+            model.ensure_classes(len(self.classes))
+            for item in self.labeled:
+                model.add(int(item), int(self._code[item]))
+            self._graph_model = model
+        return self._graph_model
+
+    def _graph_proba(self, rows: np.ndarray | None) -> np.ndarray:
+        return self._ensure_graph_model().proba(rows, len(self.classes))
+
+    def _graph_changed(self, rows: np.ndarray) -> np.ndarray:
+        """Rows whose graph probabilities changed: their cached uncertainty is stale."""
+        if self._model_in_use == "graph":
+            self._neighbors.mark_changed(rows)
+        return rows
+
+    def _labels_changed(self, changed: list[np.ndarray] | None) -> None:
+        """After every change of the labels: a new version (for the model choice), and one
+        step of the stopping monitor. Only the stop-set rows in ``changed`` (rows whose kNN
+        neighbourhood or graph values changed; None: any row) are predicted again, so a step
+        costs O(changed rows) plus one O(stop set) kappa."""
+        self._label_version += 1
+        name = self.model_name
+        if changed is None or name != self._stop_model or self._stop_pred is None:
+            self._stop_pred = self._predicted_codes(self._stop_set)
+            self._stop_model = name
+        else:
+            rows = changed[0] if len(changed) == 1 else np.concatenate(changed)
+            at = self._stop_at[rows]
+            at = at[at >= 0]
+            if at.size:
+                self._stop_pred[at] = self._predicted_codes(self._stop_set[at])
+        self._monitor.update(self._stop_pred)
+
+    def _predicted_codes(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """Class code predicted for ``rows`` (default all) by the model in use; -1 where
+        nothing is labeled. The graph falls back to the kNN vote where no label reaches."""
+        nb = self._neighbors
+        sl = slice(None) if rows is None else rows
+        votes = nb.votes(rows, len(self.classes), self.weights)
+        codes = knn.winners(votes, nb.sim[sl], nb.cls[sl])
+        if self.model_name == "graph":
+            from .graph import winners
+
+            graph_codes = winners(self._ensure_graph_model().scores(rows, len(self.classes)))
+            codes = np.where(graph_codes >= 0, graph_codes, codes)
+        return codes
+
+    # -- progress --------------------------------------------------------------------------
+    @property
+    def stop_set(self) -> np.ndarray:
+        """Pool indices whose predictions the stopping monitor follows (a copy): every item
+        up to :data:`STOP_SET_SIZE` items, a fixed seeded sample of that many above."""
+        return self._stop_set.copy()
+
+    def stopping_status(self) -> StoppingStatus:
+        """The stopping monitor's status (no accuracy estimate): kappa over the last window
+        of labels on the stop set, stable or not, the recommendation. Cost: one kappa.
+
+        The monitor follows the predictions (model in use) of the stop set, the whole pool up
+        to :data:`STOP_SET_SIZE` items and a fixed sample of that many above, after every
+        change of the labels (``label_many`` of fresh items counts as one change).
+        """
+        return self._monitor.status()
+
+    def progress(self) -> SessionProgress:
+        """Labels so far, the model in use and why, its leave-one-out accuracy on the labels,
+        and whether the predictions have stopped changing. Cost: O(L^2 d) for the kNN
+        leave-one-out, O(L C) for the graph's."""
+        choice = self.model_choice
+        accuracy = self._loo_accuracy(choice)
+        status = self._monitor.status(accuracy)
+        return SessionProgress(self.n_labeled, self.n_items, choice.name, choice.reason,
+                               accuracy, status.kappa_window, status.stable,
+                               status.recommendation)
+
+    def _loo_accuracy(self, choice: ModelChoice) -> float | None:
+        key = "graph_loo" if choice.name == "graph" else "knn_loo"
+        if key in choice.estimates:
+            return float(choice.estimates[key])
+        items = self.labeled
+        if len(items) < 2:
+            return None
+        if choice.name == "graph":
+            _, codes, pred = self._ensure_graph_model().loo_predictions()
+        else:
+            from .graph import knn_loo_predictions
+
+            codes = self._code[items]
+            pred = knn_loo_predictions(self.vectors[items], codes, self.k, self.weights)
+        return float(np.mean(pred == codes))
 
     @property
     def policy(self) -> Policy:
@@ -167,16 +430,28 @@ class LabelingSession:
         code = self.add_class(label)
         if not self._in_pool[item]:
             if self._code[item] != code:
+                old = int(self._code[item])
                 self._code[item] = code
-                self._neighbors.relabel(item, code)
+                changed = [self._neighbors.relabel(item, code)]
+                if self._graph_model is not None:
+                    changed.append(self._graph_changed(
+                        self._graph_model.relabel(item, old, code)))
+                self._labels_changed(changed)
             return
         self._code[item], self._seq[item] = code, self._next_seq
         self._next_seq += 1
         self._in_pool[item] = False
         if self._similarities is None:
-            self._neighbors.add(item, code, int(self._seq[item]))
+            changed = [self._neighbors.add(item, code, int(self._seq[item]))]
         else:
-            self._neighbors.insert(item, code, int(self._seq[item]), self._similarities(item))
+            changed = [self._neighbors.insert(item, code, int(self._seq[item]),
+                                              self._similarities(item))]
+        if self.model == "graph" or self._graph_model is not None:
+            # _ensure_graph_model feeds a new model every label, this one included.
+            fresh = self._graph_model is None
+            model = self._ensure_graph_model()
+            changed = None if fresh else [*changed, self._graph_changed(model.add(item, code))]
+        self._labels_changed(changed)
 
     def add_class(self, label: Hashable) -> int:
         """Make ``label`` a known class (a column of predict_proba) before any item has it;
@@ -187,6 +462,11 @@ class LabelingSession:
         if code is None:
             code = self._code_of[label] = len(self.classes)
             self.classes.append(label)
+            if self._graph_model is not None:
+                self._graph_model.ensure_classes(len(self.classes))
+            if self._model_in_use == "graph":
+                # Unreached rows are uniform over the classes: one more class changes them.
+                self._neighbors.invalidate()
         return code
 
     def label_many(self, items, labels) -> None:
@@ -214,6 +494,13 @@ class LabelingSession:
         labeled = self.labeled
         everything = np.arange(self.n_items)
         self._neighbors.recompute(everything, labeled, self._seq[labeled], self._code[labeled])
+        if self.model == "graph" or self._graph_model is not None:
+            fresh = self._graph_model is None
+            model = self._ensure_graph_model()
+            if not fresh:
+                for item, code in zip(items, codes, strict=True):
+                    self._graph_changed(model.add(item, code))
+        self._labels_changed(None)
 
     def unlabel(self, item: int) -> None:
         """Undo the label of ``item``: it returns to the pool as if never labeled."""
@@ -221,9 +508,13 @@ class LabelingSession:
         if self._in_pool[item]:
             raise UnknownItemError(f"item {item} is not labeled, so there is nothing to undo")
         self._in_pool[item] = True
+        code = int(self._code[item])
         self._code[item] = self._seq[item] = -1
         rest = np.flatnonzero(~self._in_pool)
-        self._neighbors.remove(item, rest, self._seq[rest], self._code[rest])
+        changed = [self._neighbors.remove(item, rest, self._seq[rest], self._code[rest])]
+        if self._graph_model is not None:
+            changed.append(self._graph_changed(self._graph_model.remove(item, code)))
+        self._labels_changed(changed)
 
     def check_item(self, item) -> int:
         """``item`` as a valid pool index (int), or :class:`UnknownItemError`."""
@@ -300,17 +591,19 @@ class LabelingSession:
                                                    dtype=np.int64)
 
     def predict_proba(self, items=None) -> np.ndarray:
-        """kNN class probabilities, shape (n, len(classes)): of every item, or of ``items``."""
-        votes = self._neighbors.votes(self._rows(items), len(self.classes), self.weights)
+        """Class probabilities of the model in use, shape (n, len(classes)): of every item, or
+        of ``items``. kNN: rows without a vote are all zero; graph: rows no label reaches are
+        uniform."""
+        rows = self._rows(items)
+        if self.model_name == "graph":
+            return self._graph_proba(rows)
+        votes = self._neighbors.votes(rows, len(self.classes), self.weights)
         return knn.probabilities(votes)
 
     def predict(self, items=None) -> np.ndarray:
         """Predicted label of every item, or of ``items`` (None while nothing is labeled);
-        object array."""
-        nb, rows = self._neighbors, self._rows(items)
-        sl = slice(None) if rows is None else rows
-        votes = nb.votes(rows, len(self.classes), self.weights)
-        codes = knn.winners(votes, nb.sim[sl], nb.cls[sl])
+        object array. With the graph model, items no label reaches take the kNN vote."""
+        codes = self._predicted_codes(self._rows(items))
         names = np.array([*self.classes, None], dtype=object)
         return names[codes]
 
@@ -339,13 +632,27 @@ class LabelingSession:
         strategy = self.picking_strategy(item)
         return "not suggested" if strategy is None else strategy.label
 
-    def classifier(self) -> KNNClassifier:
-        """A :class:`KNNClassifier` holding the current labels, for items outside the pool."""
+    def suspect_labels(self, **options) -> pd.DataFrame:
+        """Labeled items ranked by how likely their label is wrong (exact leave-one-out of
+        each label); see :func:`labelwise.engine.quality.suspect_labels` for ``options``."""
+        from .quality import suspect_labels
+
+        return suspect_labels(self, **options)
+
+    def classifier(self) -> KNNClassifier | GraphClassifier:
+        """The model in use, holding the current labels, for items outside the pool: a
+        :class:`KNNClassifier`, or a :class:`~labelwise.engine.classifier.GraphClassifier`
+        (a snapshot of the graph model; the kNN vote where its neighbours are unreached)."""
         items = self.labeled
         if not len(items):
             raise EmptyPoolError("nothing is labeled yet, so there is no classifier to build")
-        from .classifier import KNNClassifier  # scikit-learn loads only when asked for
+        from .classifier import GraphClassifier, KNNClassifier  # scikit-learn loads on use
 
         labels = np.array([self.classes[c] for c in self._code[items]], dtype=object)
-        return KNNClassifier(n_neighbors=self.k, weights=self.weights).fit(
+        knn_model = KNNClassifier(n_neighbors=self.k, weights=self.weights).fit(
             self.vectors[items], labels)
+        if self.model_name != "graph":
+            return knn_model
+        model = self._ensure_graph_model()
+        return GraphClassifier(self._graph, model.proba(None, len(self.classes)),
+                               model.reached(), self.classes, knn_model)

@@ -139,6 +139,11 @@ class LabeledNeighbors:
         self._worst_slot[rows] = np.where(ties, self.seq[rows], EMPTY - 1).argmax(axis=1)
         self._worst_sim[rows] = worst
 
+    def mark_changed(self, rows: np.ndarray) -> None:
+        """Report ``rows`` as changed by the next pop_changed() (e.g. rows whose probabilities
+        another model changed), so the incremental scores of those rows are recomputed."""
+        self._mark(np.asarray(rows, dtype=np.int64))
+
     def _mark(self, rows: np.ndarray) -> None:
         if not self._all_changed:
             self._changed.append(rows)

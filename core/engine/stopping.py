@@ -36,11 +36,17 @@ def cohen_kappa(a: np.ndarray, b: np.ndarray) -> float:
     if a.shape != b.shape or a.ndim != 1 or a.size == 0:
         raise InvalidInputError(f"kappa needs two equally long non-empty 1-D arrays, got shapes "
                                 f"{a.shape} and {b.shape}")
-    categories, codes = np.unique(np.concatenate([a, b]), return_inverse=True)
     n = a.size
+    joined = np.concatenate([a, b])
+    if joined.dtype.kind in "iu" and int(joined.max()) - int(joined.min()) <= 4 * n:
+        # Small integer codes (class codes, -1): offsets instead of a sort, O(n).
+        codes = joined.astype(np.int64) - int(joined.min())
+        m = int(codes.max()) + 1
+    else:
+        categories, codes = np.unique(joined, return_inverse=True)
+        m = len(categories)
     ca, cb = codes[:n], codes[n:]
     observed = float(np.mean(ca == cb))
-    m = len(categories)
     expected = float(np.dot(np.bincount(ca, minlength=m), np.bincount(cb, minlength=m))) / n**2
     if expected >= 1.0:
         return 1.0
@@ -101,18 +107,24 @@ class StoppingMonitor:
         self.labels_seen += 1
         return self.status()
 
-    def status(self) -> StoppingStatus:
-        """Kappas, stability and a plain recommendation. Cost: one kappa."""
+    def status(self, estimated_accuracy: float | None = None) -> StoppingStatus:
+        """Kappas, stability and a plain recommendation. Cost: one kappa.
+
+        ``estimated_accuracy`` (if given) replaces the estimate recorded by the last
+        :meth:`update`, e.g. one computed only when the status is read.
+        """
+        accuracy = self._accuracy if estimated_accuracy is None else float(estimated_accuracy)
         full = len(self._history) == self.window + 1
         kappa_window = cohen_kappa(self._history[0], self._history[-1]) if full else None
         kappa_min = min(self._step_kappas) if full else None
         stable = bool(full and kappa_window >= self.threshold and kappa_min >= self.threshold)
-        return StoppingStatus(self.labels_seen, kappa_window, kappa_min, stable, self._accuracy,
-                              self._recommend(kappa_window, stable))
+        return StoppingStatus(self.labels_seen, kappa_window, kappa_min, stable, accuracy,
+                              self._recommend(kappa_window, stable, accuracy))
 
-    def _recommend(self, kappa_window: float | None, stable: bool) -> str:
-        accuracy = "" if self._accuracy is None else (
-            f"; estimated accuracy {self._accuracy:.2f} (leave-one-out on the labels, "
+    def _recommend(self, kappa_window: float | None, stable: bool,
+                   estimate: float | None) -> str:
+        accuracy = "" if estimate is None else (
+            f"; estimated accuracy {estimate:.2f} (leave-one-out on the labels, "
             "pessimistic for picked items)")
         if kappa_window is None:
             missing = self.window + 1 - len(self._history)

@@ -11,10 +11,12 @@ session's cache (:class:`labelwise.engine.scoring.ScoreCache`).
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+
+from . import knn
 
 if TYPE_CHECKING:
     from .state import LabeledNeighbors
@@ -30,6 +32,11 @@ class ScoreSource(Protocol):
     def values(self, view: LabeledView, scorers: Sequence[AnyScorer]) -> list[np.ndarray]: ...
 
     def pool_cdfs(self, view: LabeledView, scorers: Sequence[AnyScorer]) -> list[np.ndarray]: ...
+
+
+#: ``proba(rows)``: class probabilities of ``rows`` (None: every item), (m, n_classes), from a
+#: model other than the kNN vote (the session's graph model).
+ProbaSource = Callable[[np.ndarray | None], np.ndarray]
 
 
 def read_only(array: np.ndarray) -> np.ndarray:
@@ -59,11 +66,14 @@ class LabeledView:
         and -1 elsewhere): similarity, item index, label sequence number, class code.
     k : int
     weights : {"uniform", "similarity"}
+    model : {"knn", "graph"}
+        The model whose probabilities :meth:`proba` returns (and the uncertainty u reads).
     """
 
     def __init__(self, *, vectors: np.ndarray, in_pool: np.ndarray, codes: np.ndarray,
                  label_seq: np.ndarray, classes: Sequence[Hashable], neighbors: LabeledNeighbors,
-                 weights: str, cache: ScoreSource, max_sim: np.ndarray | None = None) -> None:
+                 weights: str, cache: ScoreSource, max_sim: np.ndarray | None = None,
+                 proba: ProbaSource | None = None, model: str = "knn") -> None:
         self.vectors = read_only(vectors)
         self.in_pool = read_only(in_pool)
         self.codes = read_only(codes)
@@ -78,6 +88,8 @@ class LabeledView:
         self._classes = classes
         self._neighbors = neighbors
         self._cache = cache
+        self._proba = proba
+        self.model = model
 
     # -- the labeled state -------------------------------------------------------------------
     @property
@@ -112,6 +124,14 @@ class LabeledView:
         """Summed kNN vote weight per class of every item (or of ``rows``), (m, n_classes)."""
         return self._neighbors.votes(rows, self.n_classes, self.weights)
 
+    def proba(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """Class probabilities of every item (or of ``rows``) under the session's model in use,
+        (m, n_classes): the kNN vote normalised (rows without a vote all zero), or the graph
+        model's (rows no label reaches uniform)."""
+        if self._proba is None:
+            return knn.probabilities(self.votes(rows))
+        return self._proba(rows)
+
     def neighbors_of(self, row: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(item indices, similarities, class codes) of a row's labeled neighbours, best first."""
         return self._neighbors.neighbors_of(row)
@@ -121,7 +141,7 @@ class LabeledView:
         return LabeledView(vectors=self.vectors, in_pool=in_pool, codes=self.codes,
                            label_seq=self.label_seq, classes=self._classes,
                            neighbors=self._neighbors, weights=self.weights, cache=self._cache,
-                           max_sim=max_sim)
+                           max_sim=max_sim, proba=self._proba, model=self.model)
 
     # -- scores ------------------------------------------------------------------------------
     def raw_values(self, scorer: AnyScorer) -> np.ndarray:

@@ -165,7 +165,8 @@ def _load_state(session: LabelingSession, state: _Replayed) -> None:
 def resume_session(store: LabelStore, project: str | Project, dataset: Dataset,
                    strategy: str | Strategy | None = None, *, k: int | None = None,
                    weights: str | None = None, seed: int | None = None,
-                   density_values=None, fingerprint: str | None = None) -> LabelingSession:
+                   density_values=None, fingerprint: str | None = None,
+                   model: str = "knn", graph=None) -> LabelingSession:
     """Rebuild a labeling session from a stored project, every current label in place.
 
     Parameters
@@ -181,6 +182,11 @@ def resume_session(store: LabelStore, project: str | Project, dataset: Dataset,
         Precomputed density, passed to :class:`LabelingSession`.
     fingerprint : str, optional
         The dataset's fingerprint when already known (saves hashing the vectors again).
+    model : {"knn", "graph", "auto"}, default="knn"
+        The session's model, passed to :class:`LabelingSession`.
+    graph : PoolGraph, optional
+        The pool's stored neighbour graph (``labelwise.pool_graph_for``), passed to
+        :class:`LabelingSession` so the graph model does not build it again.
 
     Returns
     -------
@@ -198,7 +204,8 @@ def resume_session(store: LabelStore, project: str | Project, dataset: Dataset,
     session = LabelingSession(
         dataset.vectors, strategy, k=settings.get("k", 5) if k is None else k,
         weights=weights or settings.get("weights", "uniform"),
-        seed=settings.get("seed") if seed is None else seed, density_values=density_values)
+        seed=settings.get("seed") if seed is None else seed, density_values=density_values,
+        model=model, graph=graph)
     link = ProjectLink(store, project.name, ids_as_text(dataset.ids))
     events = store.labels_changed_since(project)
     _load_state(session, replay_events(events, link.index_of, session.n_items))

@@ -1,9 +1,13 @@
-"""Held-out evaluation: kNN predictions of a test set, and their accuracy and macro-F1.
+"""Held-out evaluation: the session model's predictions of a test set, accuracy and macro-F1.
 
 One path for every held-out score in labelwise: :func:`simulate` updates a
 :class:`TestSetPredictions` label by label, and the dashboard's holdout accuracy
 (:func:`holdout_accuracy`) builds one from a session's labels in a blocked pass. Both predict
-exactly as :class:`~labelwise.KNNClassifier` fitted on the same labels in labeling order.
+exactly as :class:`~labelwise.KNNClassifier` fitted on the same labels in labeling order. When
+the session's model in use is the graph (label spreading), test items take the graph's
+prediction from their nearest pool items (:class:`GraphTestPredictions`, as
+:class:`~labelwise.engine.classifier.GraphClassifier`), and the kNN vote where none of those
+is reached by a label.
 """
 
 from __future__ import annotations
@@ -79,6 +83,41 @@ class TestSetPredictions:
             self.predictions[rows] = knn.winners(votes, nb.sim[rows], nb.cls[rows])
 
 
+class GraphTestPredictions:
+    """The graph model's predictions of a fixed test set, from the test items' pool neighbours.
+
+    The test items' nearest pool items (the graph's ``k``, exact search) are found once, on the
+    first call; each call then costs ``O(n_test k C)``.
+
+    Parameters
+    ----------
+    test_vectors : ndarray of shape (n_test, d), unit rows
+    classes : sequence
+        The class of each test code (``codes`` of the caller's truth), e.g. sorted labels.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, test_vectors: np.ndarray, classes: Sequence[Hashable]) -> None:
+        self.test_vectors = test_vectors
+        self.code_of = {c: n for n, c in enumerate(classes)}
+        self._neighbors: tuple[np.ndarray, np.ndarray] | None = None
+
+    def predict(self, session: LabelingSession, fallback: np.ndarray) -> np.ndarray:
+        """Test codes predicted by ``session``'s graph model; ``fallback`` (e.g. the kNN
+        tracker's codes) where no neighbour is reached."""
+        model = session.graph_model
+        if model is None:  # nothing labeled yet under model="graph"
+            return fallback
+        if self._neighbors is None:
+            self._neighbors = session.graph.search(self.test_vectors)
+        codes = model.predict_from_neighbors(*self._neighbors)
+        # Session codes (first seen first) to the caller's codes.
+        to_caller = np.array([self.code_of.get(c, -1) for c in session.classes] + [-1],
+                             dtype=np.int64)
+        return np.where(codes >= 0, to_caller[codes], fallback)
+
+
 def accuracy_and_macro_f1(truth: np.ndarray, pred: np.ndarray, n_classes: int) -> tuple[
         float, float]:
     """Accuracy and macro-F1 of integer class codes (F1 as scikit-learn's ``f1_score``).
@@ -109,7 +148,7 @@ def _sorted_classes(classes: Sequence[Hashable]) -> list:
 
 
 def holdout_scores(session: LabelingSession, vectors, labels) -> tuple[float, float] | None:
-    """Accuracy and macro-F1 of the session's kNN model on held-out items with known labels.
+    """Accuracy and macro-F1 of the session's model in use on held-out items with known labels.
 
     Parameters
     ----------
@@ -134,13 +173,16 @@ def holdout_scores(session: LabelingSession, vectors, labels) -> tuple[float, fl
     unseen = len(classes)  # one code for every label the model cannot predict
     truth = np.array([code_of.get(t, unseen) for t in np.asarray(labels, dtype=object)],
                      dtype=np.int64)
-    tracker = TestSetPredictions(as_unit_rows(vectors, name="holdout vectors"), session.k,
-                                 session.weights, len(classes))
+    test_vectors = as_unit_rows(vectors, name="holdout vectors")
+    tracker = TestSetPredictions(test_vectors, session.k, session.weights, len(classes))
     tracker.fit(session.vectors[items], codes)
-    return accuracy_and_macro_f1(truth, tracker.predictions, unseen + 1)
+    pred = tracker.predictions
+    if session.model_name == "graph":
+        pred = GraphTestPredictions(test_vectors, classes).predict(session, pred)
+    return accuracy_and_macro_f1(truth, pred, unseen + 1)
 
 
 def holdout_accuracy(session: LabelingSession, vectors, labels) -> float | None:
-    """Accuracy of the session's kNN model on held-out items (see :func:`holdout_scores`)."""
+    """Accuracy of the session's model in use on held-out items (see :func:`holdout_scores`)."""
     scores = holdout_scores(session, vectors, labels)
     return None if scores is None else scores[0]

@@ -8,7 +8,8 @@ import pandas as pd
 
 from ..errors import InvalidInputError
 
-COLUMNS = ["strategy", "fold", "n_labeled", "accuracy", "f1", "classes_seen", "seconds"]
+COLUMNS = ["strategy", "fold", "n_labeled", "model", "accuracy", "f1", "classes_seen",
+           "seconds", "stop_at", "accuracy_at_stop"]
 
 
 def tidy(frame: pd.DataFrame, order: list[str]) -> pd.DataFrame:
@@ -17,9 +18,10 @@ def tidy(frame: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     frame = frame.assign(_rank=frame["strategy"].map(rank))
     frame = frame.sort_values(["_rank", "fold", "n_labeled"], kind="stable")
     frame = frame.drop(columns="_rank").reset_index(drop=True)
-    return frame.astype({"fold": "int64", "n_labeled": "int64", "accuracy": "float64",
-                         "f1": "float64", "classes_seen": "int64",
-                         "seconds": "float64"})[COLUMNS]
+    return frame.astype({"fold": "int64", "n_labeled": "int64",
+                         "accuracy": "float64", "f1": "float64", "classes_seen": "int64",
+                         "seconds": "float64", "stop_at": "float64",
+                         "accuracy_at_stop": "float64"})[COLUMNS]
 
 
 def save_results(results: pd.DataFrame, path) -> Path:

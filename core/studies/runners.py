@@ -19,14 +19,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..engine.graph import PoolGraph
 from ..engine.session import LabelingSession
 from ..engine.strategy import Strategy
-from .evaluation import TestSetPredictions, accuracy_and_macro_f1
+from .evaluation import GraphTestPredictions, TestSetPredictions, accuracy_and_macro_f1
 from .folds import Fold, session_seed
 from .shared import SharedData
 
-#: One task: a fold, a strategy and the fold pool's precomputed density (None if unused).
-Task = tuple[Fold, Strategy, "np.ndarray | None"]
+#: One task: a fold, a strategy, the fold pool's precomputed density (None if unused) and the
+#: fold pool's graph (None for ``model="knn"``; one object shared by the fold's strategies).
+Task = tuple[Fold, Strategy, "np.ndarray | None", "PoolGraph | None"]
 
 
 @dataclass
@@ -38,31 +40,47 @@ class TaskSettings:
     k: int
     weights: str
     seed: int
+    model: str = "knn"
 
 
 def new_session(shared: SharedData, fold: Fold, strategy: Strategy, density: np.ndarray | None,
-                settings: TaskSettings) -> LabelingSession:
+                settings: TaskSettings, graph: PoolGraph | None = None) -> LabelingSession:
     """The fold's labeling session; with the Gram matrix a label reads a row of it instead of
     a matrix-vector product over the pool."""
     return LabelingSession(shared.vectors[fold.pool], strategy, k=settings.k,
                            weights=settings.weights,
                            seed=session_seed(settings.seed, fold.number),
-                           density_values=density, similarities=shared.pool_similarities(fold))
+                           density_values=density, similarities=shared.pool_similarities(fold),
+                           model=settings.model, graph=graph)
 
 
 def run_task(shared: SharedData, fold: Fold, strategy: Strategy, density: np.ndarray | None,
-             settings: TaskSettings) -> pd.DataFrame:
-    """Simulate one strategy on one fold; one row per labeled count, from ``n_init`` on."""
-    session = new_session(shared, fold, strategy, density, settings)
+             settings: TaskSettings, graph: PoolGraph | None = None) -> pd.DataFrame:
+    """Simulate one strategy on one fold; one row per labeled count, from ``n_init`` on.
+
+    The holdout predictions are those of the session's model in use at each step (``model``
+    column). ``stop_at`` is the labeled count at the first step where the session's stopping
+    monitor calls the predictions stable, ``accuracy_at_stop`` the holdout accuracy there (NaN
+    for both when it never fires); the same on every row of the run.
+    """
+    session = new_session(shared, fold, strategy, density, settings, graph)
     test_truth = shared.codes[fold.test]
     tracker = TestSetPredictions(shared.vectors[fold.test], settings.k, settings.weights,
                                  len(shared.classes), shared.test_similarities(fold))
     pool_codes = shared.codes[fold.pool]
     classes = shared.classes
+    graph_test = (None if settings.model == "knn" else
+                  GraphTestPredictions(shared.vectors[fold.test], classes))
+    stop: list[tuple[int, float]] = []
 
     def record(seconds: float) -> tuple:
-        acc, f1 = accuracy_and_macro_f1(test_truth, tracker.predictions, len(classes))
-        return session.n_labeled, acc, f1, len(session.classes), seconds
+        name = session.model_name
+        pred = (tracker.predictions if name == "knn"
+                else graph_test.predict(session, tracker.predictions))
+        acc, f1 = accuracy_and_macro_f1(test_truth, pred, len(classes))
+        if not stop and session.stopping_status().stable:
+            stop.append((session.n_labeled, acc))
+        return session.n_labeled, name, acc, f1, len(session.classes), seconds
 
     for item in fold.initial:
         session.label(int(item), classes[pool_codes[item]])
@@ -79,7 +97,9 @@ def run_task(shared: SharedData, fold: Fold, strategy: Strategy, density: np.nda
         for item in picks:
             tracker.add(item, int(pool_codes[item]))
         rows.append(record(seconds))
-    frame = pd.DataFrame(rows, columns=["n_labeled", "accuracy", "f1", "classes_seen", "seconds"])
+    frame = pd.DataFrame(rows, columns=["n_labeled", "model", "accuracy", "f1", "classes_seen",
+                                        "seconds"])
+    frame["stop_at"], frame["accuracy_at_stop"] = stop[0] if stop else (np.nan, np.nan)
     frame.insert(0, "fold", fold.number)
     frame.insert(0, "strategy", strategy.label)
     return frame
@@ -110,8 +130,8 @@ def scorers_by_value(strategies: Iterable[Strategy]) -> Iterator[None]:
 def run_serial(tasks: list[Task], shared: SharedData,
                settings: TaskSettings) -> Iterator[pd.DataFrame]:
     """The tasks one after the other, in this process."""
-    for fold, strategy, density in tasks:
-        yield run_task(shared, fold, strategy, density, settings)
+    for fold, strategy, density, graph in tasks:
+        yield run_task(shared, fold, strategy, density, settings, graph)
 
 
 def run_joblib(tasks: list[Task], shared: SharedData, settings: TaskSettings,
@@ -125,9 +145,10 @@ def run_joblib(tasks: list[Task], shared: SharedData, settings: TaskSettings,
         shared = SharedData(_memmap(shared.vectors, Path(tmp) / "vectors.npy"), shared.codes,
                             shared.classes, gram)
         parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-        with scorers_by_value(strategy for _, strategy, _ in tasks):
-            yield from parallel(delayed(run_task)(shared, fold, strategy, density, settings)
-                                for fold, strategy, density in tasks)
+        with scorers_by_value(strategy for _, strategy, _, _ in tasks):
+            yield from parallel(delayed(run_task)(shared, fold, strategy, density, settings,
+                                                  graph)
+                                for fold, strategy, density, graph in tasks)
 
 
 def _memmap(array: np.ndarray, path: Path) -> np.ndarray:
@@ -147,9 +168,12 @@ def run_dask(tasks: list[Task], shared: SharedData, settings: TaskSettings,
         # Ship the shared arrays to every worker once, not with every task.
         shared_future = client.scatter(shared, broadcast=True)
         # Tasks may be serialised after submit() returns: ship by value until all are done.
-        with scorers_by_value(strategy for _, strategy, _ in tasks), client.as_current():
+        # Each fold's graph once per cluster too, not once per strategy.
+        graphs = {id(graph): client.scatter(graph) for *_, graph in tasks if graph is not None}
+        with scorers_by_value(strategy for _, strategy, _, _ in tasks), client.as_current():
             futures = [client.submit(run_task, shared_future, fold, strategy, density, settings,
-                                     pure=False) for fold, strategy, density in tasks]
+                                     None if graph is None else graphs[id(graph)], pure=False)
+                       for fold, strategy, density, graph in tasks]
             for future in as_completed(futures):  # as_completed looks the current client up
                 yield future.result()
     finally:

@@ -1,5 +1,6 @@
 """What every task of one simulation shares: unit vectors, class codes, the Gram matrix, and
-each fold's pool density, computed once per call.
+each fold's pool density (and, for the graph model, the fold pool's graph), computed once per
+call.
 
 With the whole item-by-item cosine similarity (Gram) matrix in memory (when it fits in
 ``max_bytes``), labeling an item reads one of its rows instead of streaming the pool through a
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..engine.graph import PoolGraph
 from ..engine.scorers import DENSITY_NEIGHBORS, pool_density
 from ..engine.topk import top_k
 from .folds import Fold
@@ -146,3 +148,23 @@ def fold_densities(shared: SharedData, folds: Sequence[Fold], kinds: Iterable[st
         if distance_sums is not None:
             dens["global"] = fold_global_density(shared, fold, distance_sums)
     return out
+
+
+def _fold_graph(vectors: np.ndarray) -> PoolGraph:
+    graph = PoolGraph.build(vectors)
+    # Tasks ship the graph to workers: without the pool vectors (each session has them and
+    # attaches its own), so they are not pickled once per task.
+    graph.vectors = None
+    return graph
+
+
+def fold_graphs(shared: SharedData, folds: Sequence[Fold], n_jobs: int = 1) -> list[PoolGraph]:
+    """The pool graph (:class:`~labelwise.engine.graph.PoolGraph`) of every fold, built once
+    and shared by the fold's strategies; ``n_jobs`` folds at a time (threads: the exact build
+    is BLAS, which releases the GIL). Exact below 50,000 items, so reproducible."""
+    if n_jobs == 1 or len(folds) < 2:
+        return [_fold_graph(shared.vectors[fold.pool]) for fold in folds]
+    from joblib import Parallel, delayed
+
+    return Parallel(n_jobs=n_jobs, prefer="threads")(
+        delayed(_fold_graph)(shared.vectors[fold.pool]) for fold in folds)

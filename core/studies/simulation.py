@@ -45,13 +45,14 @@ import pandas as pd
 from ..data.datasets import Dataset
 from ..engine import knn
 from ..engine.scorers import DensityScorer
+from ..engine.session import check_model
 from ..engine.strategy import Strategy, expand_strategies
 from ..engine.vectors import as_unit_rows
 from ..errors import InvalidInputError
 from .folds import Fold, check_int, make_folds, session_seed
 from .results import COLUMNS, load_results, save_results, tidy
 from .runners import TaskSettings, run_dask, run_joblib, run_serial
-from .shared import SharedData, fold_densities, gram_matrix
+from .shared import SharedData, fold_densities, fold_graphs, gram_matrix
 
 # Also importable from here, where they lived before the split.
 __all__ = ["COLUMNS", "MAX_GRAM_BYTES", "Fold", "load_results", "make_folds",
@@ -76,7 +77,8 @@ def resolve_strategies(strategies, **settings) -> list[Strategy]:
 def simulate(dataset: Dataset, strategies, *, folds: int = 16, test_size: float = 0.1,
              split: str = "random", n_init: int = 2, budget: int = 500, batch: int = 1,
              k: int = 5, weights: str = "uniform", seed: int = 0, n_jobs: int = 1,
-             scheduler=None, progress: Progress | None = None) -> pd.DataFrame:
+             scheduler=None, progress: Progress | None = None,
+             model: str = "knn") -> pd.DataFrame:
     """Compare labeling strategies on repeated train/test splits of a labeled dataset.
 
     Parameters
@@ -110,15 +112,24 @@ def simulate(dataset: Dataset, strategies, *, folds: int = 16, test_size: float 
         and ``n_jobs`` is ignored.
     progress : callable, optional
         Called as ``progress(done_tasks, total_tasks)`` at the start and after each task.
+    model : {"knn", "graph", "auto"}, default="knn"
+        The sessions' model (:class:`~labelwise.LabelingSession`): it drives the uncertainty
+        and gives the holdout predictions (graph: from each test item's nearest pool items).
+        For "graph" and "auto" each fold pool's graph is built once and shared by the fold's
+        strategies.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``strategy`` (:attr:`Strategy.label`), ``fold``, ``n_labeled``, ``accuracy``,
-        ``f1`` (macro), ``classes_seen`` (distinct classes among the labels so far: how soon
-        every class is found) and ``seconds`` (wall time of the step's selection and label updates;
-        NaN on the ``n_init`` starting row), one row per strategy, fold and labeled count,
-        ordered by strategy (as given, random first if added), fold and ``n_labeled``.
+        Columns ``strategy`` (:attr:`Strategy.label`), ``fold``, ``n_labeled``, ``model``
+        (the model in use at that step: "knn" or "graph"), ``accuracy``, ``f1`` (macro),
+        ``classes_seen`` (distinct classes among the labels so far: how soon every class is
+        found), ``seconds`` (wall time of the step's selection and label updates; NaN on the
+        ``n_init`` starting row), ``stop_at`` (labeled count where the session's stopping
+        signal, :meth:`LabelingSession.stopping_status`, first fired; NaN if it never did)
+        and ``accuracy_at_stop`` (the holdout accuracy there), the last two the same on
+        every row of a run; one row per strategy, fold and labeled count, ordered by
+        strategy (as given, random first if added), fold and ``n_labeled``.
         With the Gram matrix a label reads a row instead of a matrix-vector product, so
         ``seconds`` is lower than the same step in an interactive session by about one
         ``X @ x`` over the pool (see benchmarks/step_latency.py for interactive latency).
@@ -128,7 +139,7 @@ def simulate(dataset: Dataset, strategies, *, folds: int = 16, test_size: float 
             f"n_jobs must be a non-zero integer (-1: all cores), got {n_jobs!r}")
     plan = _plan(dataset, strategies, folds=folds, test_size=test_size, split=split,
                  n_init=n_init, budget=budget, batch=batch, k=k, weights=weights, seed=seed,
-                 n_jobs=int(n_jobs) if scheduler is None else 1)
+                 n_jobs=int(n_jobs) if scheduler is None else 1, model=model)
     tasks, shared, settings, order = plan
     if scheduler is not None:
         parts = run_dask(tasks, shared, settings, scheduler)
@@ -152,7 +163,7 @@ def _density_kind(strategy: Strategy) -> str | None:
 
 
 def _plan(dataset: Dataset, strategies, *, folds, test_size, split, n_init, budget, batch, k,
-          weights, seed, n_jobs=1):
+          weights, seed, n_jobs=1, model="knn"):
     if not isinstance(dataset, Dataset):
         raise InvalidInputError(
             f"dataset must be a labelwise Dataset, got {type(dataset)}")
@@ -170,7 +181,8 @@ def _plan(dataset: Dataset, strategies, *, folds, test_size, split, n_init, budg
             f"dataset {dataset.name!r} has items without a label (rows {missing[:5].tolist()})")
     settings = TaskSettings(budget=check_int(budget, "budget", 0),
                             batch=check_int(batch, "batch", 1), k=check_int(k, "k", 1),
-                            weights=knn.check_weights(weights), seed=check_int(seed, "seed", 0))
+                            weights=knn.check_weights(weights), seed=check_int(seed, "seed", 0),
+                            model=check_model(model))
     chosen = resolve_strategies(strategies)
     fold_list = make_folds(dataset, folds=folds, test_size=test_size, split=split,
                            n_init=n_init, seed=seed)
@@ -181,6 +193,8 @@ def _plan(dataset: Dataset, strategies, *, folds, test_size, split, n_init, budg
     shared = SharedData(vectors, codes, classes, gram_matrix(vectors, MAX_GRAM_BYTES))
     kinds = {kind for kind in map(_density_kind, chosen) if kind is not None}
     densities = fold_densities(shared, fold_list, kinds, n_jobs=n_jobs)
-    tasks = [(fold, strategy, densities[fold.number].get(_density_kind(strategy)))
-             for strategy in chosen for fold in fold_list]
+    graphs = (fold_graphs(shared, fold_list, n_jobs=n_jobs) if settings.model != "knn"
+              else [None] * len(fold_list))
+    tasks = [(fold, strategy, densities[fold.number].get(_density_kind(strategy)),
+              graphs[fold.number]) for strategy in chosen for fold in fold_list]
     return tasks, shared, settings, [s.label for s in chosen]

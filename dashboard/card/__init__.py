@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -111,32 +111,45 @@ def _class_entries(classes: tuple[Hashable, ...]) -> list[dict[str, Any]]:
 
 
 def card_data(offer: Offer, view_of: ItemView, *, scope: str,
-              receipts: Sequence[Receipt] = (), error: str | None = None) -> dict[str, Any]:
+              receipts: Sequence[Receipt] = (), error: str | None = None,
+              withheld: Collection[int] = ()) -> dict[str, Any]:
     """The JSON the card is drawn from.
 
     ``current`` and each next item are views (``item``, ``id``, ``src`` or ``text``) with the
     model's ``prediction_index`` (into ``classes``; None before any label) and
     ``confidence``; ``next`` is ``{"labels": [one per class], "skip": ...}`` where None means
     nothing is left to label; ``receipts`` say what became of the answers received.
+    Items in ``withheld`` (offered but held by another session) are never sent: a next item
+    becomes ``{"withheld": true}`` (the card waits for the server there), a withheld current
+    item makes the card wait (``"waiting": true``), as does an offer without a current item
+    while items are unlabeled (other sessions hold them all).
     """
     column = {c: j for j, c in enumerate(offer.classes)}
+    withheld = set(withheld)
 
     def view(preview: Preview | None) -> dict[str, Any] | None:
         if preview is None or preview.item is None:
             return None
+        if preview.item in withheld:
+            return {"withheld": True}
         out = dict(view_of(preview.item))
         out["prediction_index"] = column.get(preview.prediction)
         out["confidence"] = preview.confidence
         return out
 
     nexts = None
-    if offer.current.item is not None:
+    # Wait (instead of "all labeled") while another session holds the item, or every item
+    # left: they come back if its tab is closed and its reservations expire.
+    waiting = offer.current.item in withheld or (
+        offer.current.item is None and offer.n_labeled < offer.n_items)
+    if offer.current.item is not None and not waiting:
         nexts = {"labels": [view(p) for p in offer.after_label], "skip": view(offer.after_skip)}
     return {
         "scope": scope,
         "version": offer.version,
         "classes": _class_entries(offer.classes),
-        "current": view(offer.current),
+        "current": None if waiting else view(offer.current),
+        "waiting": waiting,
         "next": nexts,
         "progress": {"labeled": offer.n_labeled, "items": offer.n_items,
                      "accuracy": offer.accuracy},
@@ -184,8 +197,25 @@ def _outbox(key: str) -> Any:
     return state.get("outbox") if isinstance(state, Mapping) else getattr(state, "outbox", None)
 
 
+def receive_outbox(desk: Desk, key: str = "labelwise_card"
+                   ) -> tuple[list[Receipt], str | None]:
+    """Hand the card ``key``'s outbox to :meth:`Desk.receive`: the receipts, and the message
+    to show when the answers could not be applied (they stay queued in the card then).
+
+    Receiving twice is harmless: replays return the first receipts.
+    """
+    try:
+        return desk.receive(answers_from(_outbox(key), desk)), None
+    except InvalidInputError as err:
+        return [], f"an answer was malformed ({err}); it was not applied"
+    except Exception as err:  # the store is away: answers stay queued in the card and come back
+        return [], f"could not save yet ({type(err).__name__}: {err}); retrying"
+
+
 def labeling_card(desk: Desk, view_of: ItemView, *, scope: str = "default",
-                  key: str = "labelwise_card") -> CardRun:
+                  key: str = "labelwise_card",
+                  received: tuple[list[Receipt], str | None] | None = None,
+                  withheld: Collection[int] = ()) -> CardRun:
     """Draw the labeling card for ``desk`` and apply the answers it sent.
 
     Parameters
@@ -199,22 +229,20 @@ def labeling_card(desk: Desk, view_of: ItemView, *, scope: str = "default",
         project it was answered in.
     key : str
         The component's key (one card per key on a page).
+    received : tuple, optional
+        What :func:`receive_outbox` returned, when the page received the answers itself
+        (e.g. to reserve the new offer's items before drawing it); else received here.
+    withheld : collection of int, optional
+        Offered items the card must not show (see :func:`card_data`).
 
     Returns
     -------
     CardRun
     """
-    receipts: list[Receipt] = []
-    error = None
-    outbox = _outbox(key)
-    try:
-        receipts = desk.receive(answers_from(outbox, desk))
-    except InvalidInputError as err:
-        error = f"an answer was malformed ({err}); it was not applied"
-    except Exception as err:  # the store is away: answers stay queued in the card and come back
-        error = f"could not save yet ({type(err).__name__}: {err}); retrying"
+    receipts, error = receive_outbox(desk, key) if received is None else received
     offer = desk.offer()
-    data = card_data(offer, view_of, scope=scope, receipts=receipts, error=error)
+    data = card_data(offer, view_of, scope=scope, receipts=receipts, error=error,
+                     withheld=withheld)
     _MOUNT(key=key, data=data, default={"outbox": None}, on_outbox_change=_ignore)
     return CardRun(receipts, offer)
 

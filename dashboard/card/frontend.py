@@ -85,7 +85,20 @@ CSS = """
 
 JS = r"""
 const CARDS = new WeakMap();
-const TEXT_INPUTS = new Set(["input", "textarea", "select"]);
+// Inputs one types into: keys there are typing, not answers. A focused checkbox, slider,
+// button or link (e.g. in the sidebar) leaves the keys to the card.
+const TYPING_INPUTS = new Set(["", "text", "search", "email", "number", "password", "tel",
+                               "url", "date", "datetime-local", "month", "time", "week"]);
+
+function takesTyping(target) {
+  if (!target || !target.tagName) { return false; }
+  const tag = target.tagName.toLowerCase();
+  if (tag === "textarea" || tag === "select" || target.isContentEditable) { return true; }
+  if (tag === "input") {
+    return TYPING_INPUTS.has((target.getAttribute("type") || "").toLowerCase());
+  }
+  return target.getAttribute("role") === "combobox";  // a searchable select box
+}
 const RETRY_MS = [1500, 3000, 6000, 10000];
 const KEEP_IMAGES = 48;
 
@@ -235,7 +248,9 @@ class Card {
 
   adoptOffer(data) {
     const current = data.current;
-    if (!current) { this.show({ kind: "finish" }); return; }
+    // No current item: all labeled, or (waiting) another tab won it and the server chooses
+    // again.
+    if (!current) { this.show({ kind: data.waiting ? "waiting" : "finish" }); return; }
     const nextViews = data.next;
     if (this.display.kind === "item" && this.display.view.item === current.item) {
       this.display.view = current;  // same item: keep the image on screen, take the new offer
@@ -397,8 +412,9 @@ class Card {
     const key = performance.now();
     // The offer's next item for this answer: a view, null (nothing left) or undefined (not
     // known yet: the person is ahead of the server, or the class is newer than the offer).
-    const next = display.next ? (kind === "skip" ? display.next.skip
+    let next = display.next ? (kind === "skip" ? display.next.skip
       : display.next.labels[index]) : undefined;
+    if (next && next.withheld) { next = undefined; }  // held by another tab: not ours to show
     this.pendingTiming = { client_seq: a.client_seq, item: view.item,
                            next: next ? next.item : null, key,
                            path: next ? "preloaded" : "waited" };
@@ -461,8 +477,7 @@ class Card {
   keyDown(event) {
     if (event.ctrlKey || event.altKey || event.metaKey || event.isComposing) { return; }
     const target = event.composedPath ? event.composedPath()[0] : event.target;
-    const tag = (target && target.tagName || "").toLowerCase();
-    if (TEXT_INPUTS.has(tag) || (target && target.isContentEditable)) { return; }
+    if (takesTyping(target)) { return; }
     if (!this.root.isConnected) { return; }
     const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
     let handled = true;

@@ -301,11 +301,45 @@ def picked_by(desk: LabelDesk, item: int) -> tuple[str, ...]:
     return strategy.factors
 
 
+SKIP_CHOICE = "(skip)"
+
+
+def batch_key(item: int) -> str:
+    return f"batch_{item}"
+
+
+def accept_hints(hints: dict[int, object]) -> None:
+    """Button callback: put the model's prediction in every answer box (one action); the
+    person still submits them."""
+    for item, hint in hints.items():
+        st.session_state[batch_key(item)] = hint
+
+
+def submit_batch(desk: LabelDesk, items: list[int]) -> None:
+    """Button callback: store the answers the person chose; empty boxes stay unlabeled."""
+    for item in items:
+        choice = st.session_state.get(batch_key(item))
+        if choice is None:
+            continue
+        if choice == SKIP_CHOICE:
+            run_action(desk.skip, item)
+        else:
+            run_action(desk.label, item, choice)
+    # A full batch next (the items left empty are still unlabeled and may come back in it).
+    desk.suggestions = None
+
+
 def batch(desk: LabelDesk, size: int, read_only: bool) -> None:
+    """Several items at once. Every answer starts empty, with the model's prediction as a
+    hint beside it, so a submitted label is always one the person chose (or accepted)."""
     items = desk.suggest(size)
     pool = desk.split.pool
     classes = desk.classes
-    predicted = desk.session.predict() if desk.session.classes else None
+    predicted = desk.session.predict(items) if desk.session.classes else None
+    hints = {} if predicted is None else {
+        # The option itself (not the model's numpy scalar), so the box shows it as chosen.
+        item: classes[classes.index(guess)]
+        for item, guess in zip(items, predicted, strict=True) if guess in classes}
     st.subheader(f"Label {len(items)} items")
     per_row = 3
     for start in range(0, len(items), per_row):
@@ -314,18 +348,20 @@ def batch(desk: LabelDesk, size: int, read_only: bool) -> None:
             with col, st.container(border=True):
                 item_id = widgets.escape_markdown(pool.items["id"].iat[item])
                 widgets.show_item(pool, item, width=200, caption=f"item {item_id}")
-                guess = None if predicted is None else predicted[item]
-                options = ["(skip)", *classes]
-                index = options.index(guess) if guess in options else 0
-                st.selectbox("Label", options, index=index, key=f"batch_{item}",
-                             format_func=str, disabled=read_only)
-    if st.button(f"Submit {len(items)} labels", type="primary", key="submit_batch",
-                 disabled=read_only):
-        for item in items:
-            choice = st.session_state.get(f"batch_{item}", "(skip)")
-            run_action(desk.skip if choice == "(skip)" else desk.label,
-                       *((item,) if choice == "(skip)" else (item, choice)))
-        st.rerun()
+                st.selectbox("Label", [SKIP_CHOICE, *classes], index=None, key=batch_key(item),
+                             placeholder="choose a label", format_func=str,
+                             disabled=read_only)
+                if item in hints:
+                    st.caption(f"model says: {widgets.escape_markdown(str(hints[item]))}")
+    chosen = sum(st.session_state.get(batch_key(item)) is not None for item in items)
+    hint_col, submit_col = st.columns(2)
+    hint_col.button("Accept all hints", key="accept_hints", on_click=accept_hints,
+                    args=(hints,), disabled=read_only or not hints,
+                    help="Fill every answer with the model's prediction; then Submit.")
+    submit_col.button("Submit the chosen answers", type="primary", key="submit_batch",
+                      on_click=submit_batch, args=(desk, list(items)), disabled=read_only,
+                      help="Stores the answers you chose; empty ones stay unlabeled.")
+    st.caption(f"{chosen} of {len(items)} answered")
 
 
 def page() -> None:

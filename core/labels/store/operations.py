@@ -203,7 +203,9 @@ class LabelStore:
             The item's id in the dataset (``Dataset.ids``), stored as text.
         action : {"label", "unlabel", "skip"}
             ``label`` sets (or replaces) the item's current label, ``unlabel`` removes it (undo),
-            ``skip`` only logs that the labeler passed on the item.
+            ``skip`` only logs that the labeler passed on the item; ``unlabel`` of an item
+            without a label whose latest event by ``who`` is a skip undoes that skip (the item
+            is back in the pool, see :meth:`skipped_items`).
         label : str, int or float, optional
             Required for ``label``, must be omitted otherwise.
         who : str, default="anonymous"
@@ -217,7 +219,8 @@ class LabelStore:
         Raises
         ------
         UnknownItemError
-            ``unlabel`` of an item that has no current label (nothing is recorded).
+            ``unlabel`` of an item that has no current label and that ``who`` did not skip
+            last (nothing is recorded).
         """
         pid = self.open_project(project).id
         item = item_key(item_id)
@@ -227,9 +230,16 @@ class LabelStore:
         def write(tx: Transaction) -> int:
             tx.serialize(pid)
             at = now_text()
+            unskip = False
             if action == "unlabel" and not tx.one(
                     "SELECT 1 FROM labels WHERE project_id = ? AND item_id = ?", (pid, item)):
-                raise UnknownItemError(f"item {item!r} has no label to undo")
+                # An unlabel of an item ``who`` skipped last puts it back in the pool (undo of
+                # a skip); on any other unlabeled item there is nothing to undo.
+                last = tx.one("SELECT action FROM events WHERE project_id = ? AND item_id = ? "
+                              "AND who = ? ORDER BY id DESC LIMIT 1", (pid, item, who))
+                if last is None or last[0] != "skip":
+                    raise UnknownItemError(f"item {item!r} has no label to undo")
+                unskip = True
             event_id = tx.one(
                 "INSERT INTO events (project_id, item_id, action, label, who, at) "
                 "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
@@ -242,7 +252,7 @@ class LabelStore:
                        (pid, item, tx.label(label), who, at, event_id))
             elif action == "unlabel":
                 tx.run("DELETE FROM labels WHERE project_id = ? AND item_id = ?", (pid, item))
-            if action != "skip":
+            if action != "skip" and not unskip:
                 # The item is done (or back in the pool): its reservation has served.
                 tx.run("DELETE FROM reservations WHERE project_id = ? AND item_id = ?",
                        (pid, item))
@@ -277,17 +287,21 @@ class LabelStore:
                                   (pid, int(since)))
         return frame(rows, ["id", "item_id", "action", "label", "who", "at"])
 
-    def labels_changed_since(self, project: str | Project, event_id: int = 0) -> pd.DataFrame:
+    def labels_changed_since(self, project: str | Project, event_id: int = 0, *,
+                             item_id: str | int | None = None) -> pd.DataFrame:
         """Label and unlabel events after ``event_id`` (by anyone), oldest first.
 
         A rerun passes the largest ``id`` it has seen to pick up other labelers' work
-        cheaply (the events table is indexed by project and id).
+        cheaply (the events table is indexed by project and id). With ``item_id``: that
+        item's events only (who changed it last, without reading the whole log).
         """
         pid = self.open_project(project).id
+        one_item = "" if item_id is None else "AND item_id = ? "
+        params = (pid, int(event_id)) + (() if item_id is None else (item_key(item_id),))
         rows = self._backend.read(
             "SELECT id, item_id, action, label, who, at FROM events "
-            "WHERE project_id = ? AND id > ? AND action != 'skip' ORDER BY id",
-            (pid, int(event_id)))
+            f"WHERE project_id = ? AND id > ? {one_item}AND action != 'skip' ORDER BY id",
+            params)
         return frame(rows, ["id", "item_id", "action", "label", "who", "at"])
 
     def last_event_id(self, project: str | Project) -> int:
@@ -298,12 +312,16 @@ class LabelStore:
         return int(rows[0][0])
 
     def skipped_items(self, project: str | Project, who: str | None = None) -> list[str]:
-        """Items skipped (by ``who``, or by anyone) and not labeled since, oldest skip first.
+        """Items skipped (by ``who``, or by anyone) and still set aside, oldest skip first.
 
-        A rerun or a restarted app uses this to keep skipped items out of the way.
+        A skip sets an item aside until a later label (by anyone) or a later unlabel (by the
+        skipper; by anyone when ``who`` is None): the undo of a skip. A rerun or a restarted
+        app uses this to keep skipped items out of the way, and not to skip again what was
+        unskipped.
         """
         pid = self.open_project(project).id
-        person = "" if who is None else "AND who = ?"
+        person = "" if who is None else "AND e.who = ?"
+        same = "" if who is None else "AND u.who = e.who"
         params = (pid,) if who is None else (pid, check_who(who))
         rows = self._backend.read(
             f"""
@@ -311,6 +329,10 @@ class LabelStore:
             WHERE e.project_id = ? {person} AND e.action = 'skip'
               AND NOT EXISTS (SELECT 1 FROM labels l
                               WHERE l.project_id = e.project_id AND l.item_id = e.item_id)
+              AND NOT EXISTS (SELECT 1 FROM events u
+                              WHERE u.project_id = e.project_id AND u.item_id = e.item_id
+                                AND u.id > e.id AND (u.action = 'label'
+                                                     OR (u.action = 'unlabel' {same})))
             GROUP BY e.item_id ORDER BY min(e.id)
             """, params)
         return [r[0] for r in rows]
@@ -351,12 +373,32 @@ class LabelStore:
 
     # -- reservations (batch mode) ---------------------------------------------------------
     def reserve(self, project: str | Project, item_ids: Iterable, who: str,
-                ttl_seconds: float = 600.0) -> list[str]:
-        """Reserve items for ``who`` for ``ttl_seconds``; returns the ids granted.
+                ttl_seconds: float = 600.0, *, replace: bool = False) -> list[str]:
+        """Claim items for ``who`` for ``ttl_seconds`` where they are free; the ids granted.
 
-        An item is granted unless it is labeled or another person holds a live reservation on
-        it; the caller's own reservations are renewed. All of this happens in one write
-        transaction under the project's lock, so concurrent calls never grant one item twice.
+        An item is granted unless it is labeled or another holder has a live reservation on
+        it; the caller's own reservations are renewed. Each claim is one conditional write
+        (insert, or take over an expired or own reservation, only if the item is unlabeled),
+        so the check and the claim cannot be separated, and the whole call runs in one write
+        transaction under the project's lock: concurrent calls never grant one item twice.
+
+        Parameters
+        ----------
+        project : str or Project
+        item_ids : iterable
+            The items wanted, in order of preference (ids as in ``Dataset.ids``).
+        who : str
+            The holder: a browser session or tab, not necessarily a person.
+        ttl_seconds : float, default=600
+            How long the reservation lasts without renewal.
+        replace : bool, default=False
+            Also drop ``who``'s reservations on items not in ``item_ids`` (in the same
+            transaction): what a labeling card does when it moves on to other items.
+
+        Returns
+        -------
+        list of str
+            The ids granted, in the order asked.
         """
         pid = self.open_project(project).id
         who = check_who(who)
@@ -367,21 +409,14 @@ class LabelStore:
             tx.serialize(pid)
             now = time.time()
             tx.run("DELETE FROM reservations WHERE project_id = ? AND until <= ?", (pid, now))
-            granted = []
-            for item in items:
-                if tx.one("SELECT 1 FROM labels WHERE project_id = ? AND item_id = ?",
-                          (pid, item)):
-                    continue
-                holder = tx.one("SELECT who FROM reservations WHERE project_id = ? AND "
-                                "item_id = ?", (pid, item))
-                if holder is not None and holder[0] != who:
-                    continue
-                tx.run("INSERT INTO reservations (project_id, item_id, who, until) "
-                       "VALUES (?, ?, ?, ?) ON CONFLICT (project_id, item_id) DO UPDATE "
-                       "SET who = excluded.who, until = excluded.until",
-                       (pid, item, who, now + ttl_seconds))
-                granted.append(item)
-            return granted
+            if replace:
+                held = tx.all("SELECT item_id FROM reservations WHERE project_id = ? "
+                              "AND who = ?", (pid, who))
+                for (item,) in held:
+                    if item not in items:
+                        tx.run("DELETE FROM reservations WHERE project_id = ? AND "
+                               "item_id = ? AND who = ?", (pid, item, who))
+            return [item for item in items if _claim(tx, pid, item, who, now, ttl_seconds)]
 
         return self._backend.write(write)
 
@@ -426,6 +461,23 @@ class LabelStore:
             raise InvalidInputError(f"{target} exists; back up to a new file")
         target.parent.mkdir(parents=True, exist_ok=True)
         return self._backend.backup(target)
+
+
+def _claim(tx: Transaction, pid: int, item: str, who: str, now: float, ttl: float) -> bool:
+    """Claim ``item`` for ``who`` if it is free: one conditional write, True if it was made.
+
+    The row is inserted only while the item has no label, and an existing reservation is
+    taken over only when it is ``who``'s own or has expired; otherwise nothing changes.
+    """
+    changed = tx.run(
+        "INSERT INTO reservations (project_id, item_id, who, until) "
+        "SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM labels "
+        "WHERE project_id = ? AND item_id = ?) "
+        "ON CONFLICT (project_id, item_id) DO UPDATE "
+        "SET who = excluded.who, until = excluded.until "
+        "WHERE reservations.who = excluded.who OR reservations.until <= ?",
+        (pid, item, who, now + ttl, pid, item, now))
+    return changed > 0
 
 
 def _project(row: tuple) -> Project:

@@ -1,0 +1,254 @@
+"""Label: the labeling card on the open dataset's project, committed to the label store.
+
+The app's Label page (``views/label.py`` stays as "Label (classic)" for what the card does not
+have yet). Same project naming, store and resume as the classic page. Every answer is committed to
+the store before the card hears "saved" (:mod:`labelwise.dashboard.card_store`); the items on
+screen are reserved for this browser session, and other labelers' labels arrive on each run.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import streamlit as st
+
+from labelwise import DatasetMismatchError, LabelwiseError, holdout_accuracy
+from labelwise.dashboard import auth, persistence, state, widgets
+from labelwise.dashboard.card import ItemViews, labeling_card, outbox_desk_id, receive_outbox
+from labelwise.dashboard.card_store import (
+    RENEW_SECONDS,
+    Reservations,
+    StoreCommit,
+    claim_offer,
+    latest_answers,
+    relabel,
+    sync_count,
+    tab_holder,
+)
+from labelwise.dashboard.desk import AnswerRefused, Desk
+from labelwise.dashboard.labeling import DEFAULT_MODEL, MODELS, LabelDesk, Settings
+
+SEED = 0
+DESK_KEY = "card_desk"
+#: How many of the labeler's latest answers the page lists under the card.
+HISTORY = 10
+HISTORY_MESSAGE = "card_history_message"
+CARD_KEY = "label_card"
+
+
+def browser_session_id() -> str:
+    """This browser session's id (Streamlit's session id): what reservations belong to."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is not None and ctx.session_id:
+        return f"session:{ctx.session_id}"
+    return st.session_state.setdefault("card_holder", f"session:{uuid.uuid4().hex}")
+
+
+def sidebar_project(source, dataset) -> tuple[str, str]:
+    """Project and labeler, named as on the classic Label page (the same widget state)."""
+    sb = st.sidebar
+    sb.subheader("Project")
+    project_key = f"project_name::{source.key}"
+    default = dataset.name if source.kind == "pack" else source.name
+    typed = sb.text_input("Project", key=state.keep(project_key, default),
+                          help="Labels are saved in this project of the label store.")
+    user = auth.current_user()
+    typed_who = sb.text_input("Your name", key=state.keep("who", "labeler"),
+                              disabled=not user.local)
+    state.remember(project_key, "who")
+    project = auth.project_for(user, typed.strip() or default)
+    return project, auth.labeler_name(user, typed_who) or "labeler"
+
+
+def sidebar_model() -> str:
+    """The model the card's session predicts with (knn, graph, or auto choosing per label)."""
+    model = st.sidebar.selectbox(
+        "Model", MODELS, key=state.keep("card_model", DEFAULT_MODEL),
+        help="knn: the labeled neighbours vote. graph: labels spread over the pool's "
+             "neighbour graph. auto: whichever predicts the labels better (leave-one-out).")
+    state.remember("card_model")
+    return model if model in MODELS else DEFAULT_MODEL
+
+
+class CardDesk:
+    """A desk over a stored project for one browser session, with its reservations."""
+
+    def __init__(self, source, dataset, project: str, who: str,
+                 model: str = DEFAULT_MODEL) -> None:
+        split = state.pool_split(source.key, dataset)
+        settings = Settings()
+        # The pool's stored graph and exact kNN density (read once, cached per dataset).
+        parts = state.pool_parts(source.key, split)
+        dens = (parts.density if settings.density == "knn"
+                else state.pool_density(source.key, settings.density, split, dataset))
+        link = persistence.link_for(source.key, split, settings, project, who, SEED)
+        # LabelDesk resumes the session from the store and knows this person's skips.
+        resumed = LabelDesk(split, settings, density_values=dens, seed=SEED, link=link,
+                            model=model, graph=parts.graph)
+        session = resumed.session
+        self.reservations = Reservations(session, browser_session_id())
+        accuracy = None
+        if split.has_holdout:
+            def accuracy(s):
+                return holdout_accuracy(s, split.holdout_vectors, split.holdout_labels)
+        commit = StoreCommit(session, who)
+        self.desk = Desk(session, split.pool.classes, commit=commit, accuracy=accuracy,
+                         exclude=self.reservations.held_by_others, explain=commit.explain,
+                         vouch=self.reservations.vouch)
+        self.desk.skipped.extend(resumed.skipped)
+        self.views = ItemViews(split.pool)
+        self.project = project
+        self.withheld: set[int] = set()
+        self._progress: tuple[int, object] | None = None
+
+    def progress(self):
+        """The session's progress, recomputed only when the desk changed (its leave-one-out
+        accuracy costs O(labels² · d) with the kNN model)."""
+        version = self.desk.version
+        if self._progress is None or self._progress[0] != version:
+            self._progress = (version, self.desk.session.progress())
+        return self._progress[1]
+
+    def refresh(self) -> tuple[list, str | None]:
+        """One run's store work, in the order that keeps tabs apart: the card's answers in,
+        other labelers' labels in, then claim every item the new offer may put on screen.
+
+        Returns what :func:`receive_outbox` returned; ``self.withheld`` holds the offered
+        items another session won (the card must not show them).
+        """
+        # Before the claim: a queue replayed after a restart is vouched for by the tab's
+        # reservations, which the claim would replace.
+        received = receive_outbox(self.desk, CARD_KEY)
+        self.desk.sync(sync_count)
+        self.withheld = claim_offer(self.desk, self.reservations)
+        return received
+
+
+def get_card_desk(source, dataset, project: str, who: str,
+                  model: str = DEFAULT_MODEL) -> CardDesk:
+    identity = (source.key, project, who, model)
+    card = st.session_state.get(DESK_KEY)
+    if card is None or card.identity != identity:
+        if card is not None:
+            card.reservations.release()
+        with st.spinner(f"Opening project {widgets.escape_markdown(project)}..."):
+            card = CardDesk(source, dataset, project, who, model)
+        card.identity = identity
+        st.session_state[DESK_KEY] = card
+    tab = outbox_desk_id(CARD_KEY)
+    if tab is not None:  # reservations follow the card's tab id once it is known
+        card.reservations.adopt(tab_holder(tab))
+    return card
+
+
+@st.fragment(run_every=RENEW_SECONDS)
+def keep_reservations(card: CardDesk) -> None:
+    """Renew the reservations of the items on screen while the page is open (they expire
+    once it is closed); a card waiting for an item another tab won gets a new offer."""
+    try:
+        card.reservations.renew()
+    except LabelwiseError:
+        return  # the store is away: the next run of the page claims again
+    if card.withheld:
+        st.rerun(scope="app")
+
+
+def show_progress(progress) -> None:
+    """Labeled of the pool, the model in use, its estimated accuracy and the stopping advice
+    (:meth:`labelwise.LabelingSession.progress`)."""
+    labeled, model, accuracy, kappa = st.columns(4)
+    labeled.metric("Labeled", f"{progress.n_labeled} of {progress.n_items}")
+    model.metric("Model", progress.model)
+    accuracy.metric("Accuracy on your labels", "—" if progress.estimated_accuracy is None
+                    else f"{progress.estimated_accuracy:.1%}",
+                    help="Leave-one-out on your labels: each labeled item predicted from the "
+                         "others. Pessimistic, since the picked items are the hard ones.")
+    kappa.metric("Stable", ("yes" if progress.stable else "not yet") if progress.kappa is None
+                 else f"{'yes' if progress.stable else 'not yet'} (κ {progress.kappa:.2f})")
+    st.caption(f"{widgets.escape_markdown(progress.recommendation)} · "
+               f"{widgets.escape_markdown(progress.model_reason)}")
+
+
+def change_label(card: CardDesk, who: str, item: int, key: str) -> None:
+    """History selectbox callback: relabel ``item`` through the store (refused if someone
+    changed it since)."""
+    try:
+        relabel(card.desk, who, item, st.session_state[key])
+    except (AnswerRefused, LabelwiseError) as exc:
+        st.session_state[HISTORY_MESSAGE] = str(getattr(exc, "message", exc))
+
+
+def show_history(card: CardDesk, who: str) -> None:
+    """The labeler's latest answers with their item, each label changeable in place."""
+    items = latest_answers(card.desk.session, who, HISTORY)
+    if not items:
+        return
+    st.subheader("Your latest answers")
+    message = st.session_state.pop(HISTORY_MESSAGE, None)
+    if message:
+        st.warning(widgets.escape_markdown(message))
+    classes = list(card.desk.classes)
+    labels = card.desk.session.labels
+    for item in items:
+        view = card.views(item)
+        label = labels[item]
+        picture, text, choice = st.columns([1, 3, 2], vertical_alignment="center")
+        if "src" in view:
+            picture.image(view["src"], width=64)
+        text.text(view["id"] if "src" in view else f"{view['id']}: {view['text']}"[:200])
+        # The key holds the stored label, so a change by anyone redraws the box with it.
+        key = f"card_hist_{item}|{label!r}"
+        options = classes if label in classes else [*classes, label]
+        choice.selectbox("Label", options, index=options.index(label), key=key,
+                         label_visibility="collapsed", format_func=str,
+                         on_change=change_label, args=(card, who, item, key))
+
+
+def add_class(card: CardDesk) -> None:
+    name = str(st.session_state.get("card_new_class", "")).strip()
+    if name:
+        card.desk.add_class(name)
+    st.session_state["card_new_class"] = ""
+
+
+def page() -> None:
+    try:
+        source = state.current_source()
+        dataset = state.current_dataset()
+        project, who = sidebar_project(source, dataset)
+        model = sidebar_model()
+        if not auth.can(auth.current_user(), "label", project):
+            st.error("Your account may not label this project.")
+            return
+        card = get_card_desk(source, dataset, project, who, model)
+        received = card.refresh()
+    except DatasetMismatchError as exc:
+        state.show_error(exc)
+        st.info("Type another project name in the sidebar to start a new project.")
+        return
+    except LabelwiseError as exc:
+        state.show_error(exc)
+        return
+    st.title(f"Label · {widgets.escape_markdown(dataset.name)}")
+    st.caption("Keys: 1-9, 0 and letters for the classes · Enter or space accepts the model's "
+               "prediction · s skips · u undoes your latest answer.")
+    show_progress(card.progress())
+    run = labeling_card(card.desk, card.views, scope=f"{source.key}|{project}", key=CARD_KEY,
+                        received=received, withheld=card.withheld)
+    keep_reservations(card)
+    offer = run.offer
+    if offer.current.item is None and offer.n_labeled == offer.n_items:
+        st.success("All items labeled. Undo (u) brings your latest answer back; the labels "
+                   "are in the store, ready to export.")
+        st.page_link("views/export.py", label="Export the labels", icon=":material/download:")
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    left.text_input("New class", key="card_new_class", placeholder="name of a new class")
+    right.button("Add class", key="card_add_class", on_click=add_class, args=(card,))
+    st.caption(f"Project {widgets.escape_markdown(project)} · labeling as "
+               f"{widgets.escape_markdown(who)} · {offer.n_labeled} of {offer.n_items} labeled")
+    show_history(card, who)
+
+
+page()
