@@ -294,3 +294,31 @@ def test_a_new_class_gets_the_next_key_and_keys_work_with_a_sidebar_link_focused
             browser.close()
     finally:
         stop(server)
+
+
+def test_an_undone_skip_is_stored_and_survives_a_reload(tmp_path):
+    server, url = start_server(tmp_path)
+    try:
+        with sync_playwright() as pw:
+            browser = launch_chromium(pw)
+            page, _ = open_tab(new_context(browser), url)
+            wait_shown(page)
+            page.keyboard.press("s")
+            wait_saved(page)
+            page.keyboard.press("u")  # undo the skip: the item is back in the pool
+            wait_saved(page)
+            assert store_events(tmp_path)["action"].tolist() == ["skip", "unlabel"]
+            page.reload()
+            wait_shown(page)
+            expect(page.locator('[data-role="progress"]')).to_contain_text("Labeled 0 of")
+            # What a reloaded desk sets aside comes from the store: nothing, the skip was undone.
+            # (The reloaded page may show another item first: the unskipped one is still
+            # reserved for the tab until its card reconnects.)
+            store = LabelStore(tmp_path / "labelwise-data")
+            try:
+                assert store.skipped_items("fruits") == []
+            finally:
+                store.close()
+            browser.close()
+    finally:
+        stop(server)
