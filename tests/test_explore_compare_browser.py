@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
+from browser_helpers import start_streamlit, stop_server
 from playwright.sync_api import Page, expect, sync_playwright
 
 from labelwise import DENSITY_KINDS, expand_strategies, load_dataset, simulate, summary_table
@@ -41,45 +37,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 expect.set_options(timeout=TIMEOUT_MS)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_server(workdir: Path) -> tuple[subprocess.Popen, str]:
-    """`streamlit run dashboard/app.py` on a free loopback port, working in ``workdir``."""
-    (workdir / ".streamlit").mkdir(exist_ok=True)
-    shutil.copy(ROOT / ".streamlit" / "config.toml", workdir / ".streamlit" / "config.toml")
-    port = free_port()
-    log = open(workdir / "server.log", "wb")  # noqa: SIM115 (closed with the process)
-    env = {k: v for k, v in os.environ.items() if k != "LABELWISE_DATA_DIR"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                return proc, url
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("streamlit did not answer within 120 s")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    """The whole app in ``workdir``; unlike the helper's default it keeps ``LABELWISE_STORE``,
+    so the second pass of ``make test`` runs these pages on PostgreSQL."""
+    keep = {k: os.environ[k] for k in ("LABELWISE_STORE",) if k in os.environ}
+    return start_streamlit(workdir, env=keep)
 
 
 @pytest.fixture(scope="module")
@@ -282,5 +244,5 @@ def test_a_target_random_never_reaches_shows_a_lower_bound(app):
     expect(note).to_contain_text(bound)
     # No rerun above (page switches, a remembered slider, the polling fragment) logged a
     # warning or a traceback.
-    log = (workdir / "server.log").read_text()
+    log = next(workdir.glob("server-*.log")).read_text()
     assert "Traceback" not in log and not re.search(r"\bWARNING\b", log), log[-3000:]
