@@ -128,11 +128,12 @@ def per_fold_aulc(results: pd.DataFrame) -> pd.Series:
     return pd.Series(out)
 
 
-def run_case(case: Case, folds: int, jobs: int) -> tuple[list[dict], list[dict]]:
+def run_case(case: Case, folds: int, jobs: int,
+             models: tuple[str, ...] = MODELS) -> tuple[list[dict], list[dict]]:
     dataset = make_dataset(case.dataset)
     split = case.split if dataset.groups is not None else "random"
     rows, stops = [], []
-    for model in MODELS:
+    for model in models:
         start = time.perf_counter()
         res = simulate(dataset, [STRATEGY], folds=folds, split=split, n_init=N_INIT,
                        budget=case.budget, seed=SEED, n_jobs=jobs, model=model)
@@ -216,19 +217,26 @@ def markdown(frame: pd.DataFrame, columns: list[str]) -> str:
     return "\n".join(lines)
 
 
-def keep_other_cases(rows: list[dict], stops: list[dict],
-                     ran: set[str]) -> tuple[list[dict], list[dict]]:
-    """This run's rows plus the stored rows of cases it did not rerun (``--only``)."""
+def keep_other_cases(rows: list[dict], stops: list[dict], ran: set[str],
+                     models: tuple[str, ...] = MODELS) -> tuple[list[dict], list[dict]]:
+    """This run's rows plus the stored rows of (case, model) pairs it did not rerun (``--only``,
+    ``--models``)."""
     old_rows = RESULTS / "model_goals.json"
     old_stops = RESULTS / "stopping.csv"
     if old_rows.exists():
-        rows = [r for r in json.loads(old_rows.read_text()) if r["case"] not in ran] + rows
+        rows = [r for r in json.loads(old_rows.read_text())
+                if r["case"] not in ran or r["model"] not in models] + rows
     if old_stops.exists():
         kept = pd.read_csv(old_stops)
-        stops = kept[~kept["case"].isin(ran)].to_dict("records") + stops
+        rerun = kept["case"].isin(ran) & kept["model"].isin(models)
+        stops = kept[~rerun].to_dict("records") + stops
     order = {c.name: i for i, c in enumerate(CASES)}
-    rows.sort(key=lambda r: order.get(r["case"], len(order)))
-    stops.sort(key=lambda r: order.get(r["case"], len(order)))
+
+    def key(r: dict) -> tuple[int, int]:
+        return order.get(r["case"], len(order)), MODELS.index(r["model"])
+
+    rows.sort(key=key)
+    stops.sort(key=key)
     return rows, stops
 
 
@@ -237,24 +245,28 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="case names (default: all)")
     parser.add_argument("--folds", type=int, default=FOLDS)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--models", nargs="*", choices=MODELS, default=list(MODELS),
+                        help="models to rerun (the others keep their stored rows)")
     args = parser.parse_args()
+    models = tuple(args.models)
     packs = set(list_datasets())
     cases = [c for c in CASES if not args.only or c.name in args.only]
     cases = [c for c in cases if ":" in c.dataset or c.dataset in packs]
     rows, stops = [], []
     for case in cases:
         print(f"{case.name} ...", flush=True)
-        r, s = run_case(case, args.folds, args.jobs)
+        r, s = run_case(case, args.folds, args.jobs, models)
         rows += r
         stops += s
     command = "python benchmarks/model_goals.py" + (
         f" --only {' '.join(args.only)}" if args.only else "") + (
-        f" --folds {args.folds}" if args.folds != FOLDS else "")
+        f" --folds {args.folds}" if args.folds != FOLDS else "") + (
+        f" --models {' '.join(models)}" if models != MODELS else "")
     header = (f"Last command: `{command}` (cases it did not run keep their stored rows; "
               f"`folds` and `load` say how each was run); n_init {N_INIT}, k=5, seed {SEED}, "
               f"strategy {STRATEGY} (and random); machine {platform.machine()}, "
               f"{os.cpu_count()} cores.")
-    rows, stops = keep_other_cases(rows, stops, {c.name for c in cases})
+    rows, stops = keep_other_cases(rows, stops, {c.name for c in cases}, models)
     table = pd.DataFrame(rows)
     cols = ["case", "model", "strategy", "labels_to_target", "acc@20", "acc@50", "acc@100",
             "aulc", "aulc_band", "graph_share_at_end", "folds", "seconds", "load"]

@@ -32,6 +32,7 @@ from .errors import (
     EmptyPoolError,
     InvalidInputError,
     LabelwiseError,
+    SimulationStopped,
     UnknownItemError,
 )
 
@@ -272,6 +273,7 @@ __all__ = [
     "RandomPolicy",
     "Scorer",
     "SessionProgress",
+    "SimulationStopped",
     "StoppingMonitor",
     "Strategy",
     "UnknownItemError",

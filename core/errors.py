@@ -32,6 +32,24 @@ class UnknownItemError(LabelwiseError, IndexError):
     """An item index is outside the pool, or the item is not in the expected state."""
 
 
+class SimulationStopped(LabelwiseError):
+    """A simulation's ``should_stop`` hook asked it to stop.
+
+    Attributes
+    ----------
+    results : pandas.DataFrame or None
+        The runs (strategy x fold) that had finished, in :func:`labelwise.simulate`'s format;
+        None when none had.
+    done, total : int
+        Finished runs, and runs planned.
+    """
+
+    def __init__(self, results: Any, done: int, total: int) -> None:
+        super().__init__(f"the simulation was stopped after {done} of {total} strategy x fold "
+                         "runs")
+        self.results, self.done, self.total = results, done, total
+
+
 def _not_fitted_error() -> type[Exception]:
     from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 

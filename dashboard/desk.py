@@ -317,6 +317,18 @@ class Desk:
                 self._current = self._next_current()
             self._changed()
 
+    def resume_at(self, item: int) -> bool:
+        """Make ``item`` the current item again if it is still free for this desk (e.g. the
+        item a reloaded card showed, still reserved for its tab); whether it is now."""
+        with self._lock:
+            self._refresh_excluded()
+            if not self._available(item) or item == self._current:
+                return item == self._current
+            self._current = int(item)
+            self._offered.add(int(item))
+            self._changed()
+            return True
+
     def offered_items(self, offer: Offer | None = None) -> list[int]:
         """The items ``offer`` (default: the current one) may put on screen: the current item
         and each next item, without repeats, current first."""
@@ -470,4 +482,9 @@ class Desk:
         # The vectors are never written and the link may hold a store connection: share them.
         shared = {id(session.vectors): session.vectors, id(session.project_link):
                   session.project_link}
+        # So is the pool's graph (read-only: its arrays are most of a graph session's bytes;
+        # copying them doubled the time of an offer's branch previews).
+        graph = session.graph
+        if graph is not None:
+            shared[id(graph)] = graph
         return copy.deepcopy(session, shared)

@@ -128,7 +128,9 @@ class ScorerContract:
 
     def labeled(self, strategy, seed=0, n_labels=None):
         X, y = blobs()
-        session = LabelingSession(X, strategy, k=self.k, weights=self.weights, seed=seed)
+        # The oracles are the kNN vote's.
+        session = LabelingSession(X, strategy, k=self.k, weights=self.weights, seed=seed,
+                                  model="knn")
         order = [int(i) for i in np.random.default_rng(7).choice(
             len(X), self.n_labels if n_labels is None else n_labels, replace=False)]
         for item in order:

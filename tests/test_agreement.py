@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +12,7 @@ from sklearn.metrics import cohen_kappa_score
 from labelwise import InvalidInputError, LabelStore
 from labelwise.labels.agreement import (
     adjudicate,
+    adjudicated_events,
     agreement,
     answers_table,
     cohen_kappa,
@@ -239,3 +242,38 @@ def test_adjudicating_closes_a_disagreement_and_keeps_the_reviewers_own_answers(
     # A new answer after the settling (here a third labeler's) reopens the item.
     store.record("p", "1", "label", "bird", who="cy")
     assert "1" in open_disagreements(store, "p")[0]["item"].tolist()
+
+
+def test_reviewers_settling_at_once_keep_every_note(store_location) -> None:
+    """Two reviewers (own store connections, own threads) settle items and change the overlap
+    share at the same time: every settling is noted and no setting is lost."""
+    setup = LabelStore(store_location)
+    setup.create_project("p", "pack:digits", "sha256:x", settings={"k": 7})
+    for item in range(40):
+        setup.record("p", str(item), "label", "cat", who="ana")
+        setup.record("p", str(item), "label", "dog", who="bo")
+    start = threading.Barrier(2)
+    events: dict[str, list[int]] = {}
+
+    def settle(reviewer: str, items: range) -> None:
+        store = LabelStore(store_location)
+        try:
+            start.wait()
+            events[reviewer] = [adjudicate(store, "p", str(i), "dog", reviewer=reviewer)
+                                for i in items]
+            set_overlap_share(store, "p", 0.1 if reviewer == "rev1" else 0.2)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=settle, args=("rev1", range(0, 20))),
+               threading.Thread(target=settle, args=("rev2", range(20, 40)))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    project = setup.open_project("p")
+    assert sorted(adjudicated_events(project)) == sorted(events["rev1"] + events["rev2"])
+    assert project.settings["k"] == 7 and overlap_share(project) in (0.1, 0.2)
+    opened, settled = open_disagreements(setup, "p")
+    assert opened.empty and len(settled) == 40
+    setup.close()

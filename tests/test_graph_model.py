@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labelwise.engine.graph import (
+    MIN_LABELS_TO_CHOOSE,
     GraphHnswParams,
     GraphModel,
     PoolGraph,
@@ -417,9 +418,10 @@ def test_choose_model_keeps_knn_where_the_graph_blurs_the_classes():
 
 def test_choose_model_keeps_knn_with_too_few_labels():
     X, _, labels = rings(seed=0)
-    few = dict(list(labels.items())[:6])
+    n = MIN_LABELS_TO_CHOOSE - 1
+    few = dict(list(labels.items())[:n])
     name, reason, estimates = choose_model(labeled_model(X, few), X)
-    assert name == "knn" and "too few" in reason and estimates == {"n_labels": 6}
+    assert name == "knn" and "too few" in reason and estimates == {"n_labels": n}
 
 
 # -- stopping ------------------------------------------------------------------------------------

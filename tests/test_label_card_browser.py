@@ -312,13 +312,37 @@ def test_an_undone_skip_is_stored_and_survives_a_reload(tmp_path):
             wait_shown(page)
             expect(page.locator('[data-role="progress"]')).to_contain_text("Labeled 0 of")
             # What a reloaded desk sets aside comes from the store: nothing, the skip was undone.
-            # (The reloaded page may show another item first: the unskipped one is still
-            # reserved for the tab until its card reconnects.)
             store = LabelStore(tmp_path / "labelwise-data")
             try:
                 assert store.skipped_items("fruits") == []
             finally:
                 store.close()
+            browser.close()
+    finally:
+        stop(server)
+
+
+def test_a_reloaded_tab_gets_back_the_item_it_showed_and_can_answer_it(tmp_path):
+    server, url = start_server(tmp_path)
+    try:
+        with sync_playwright() as pw:
+            browser = launch_chromium(pw)
+            context = new_context(browser)
+            page, _ = open_tab(context, url)
+            shown = wait_shown(page)
+            page.reload()
+            # The card says hello with its tab id and the item it showed: still reserved for
+            # this tab, so the desk offers it again (a new desk may show another one first).
+            page.wait_for_function(f"() => window.__labelwiseCard && "
+                                   f"window.__labelwiseCard.shown === {shown}",
+                                   timeout=TIMEOUT_MS)
+            other, _ = open_tab(context, url)  # another tab is never handed the same item
+            assert wait_shown(other) != shown
+            page.keyboard.press("1")
+            wait_saved(page)
+            events = store_events(tmp_path)
+            assert events["action"].tolist() == ["label"]
+            assert [a["item"] for a in answered(page)] == [shown]
             browser.close()
     finally:
         stop(server)

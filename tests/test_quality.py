@@ -53,13 +53,13 @@ def test_knn_loo_equals_session_without_the_item(weights: str, seed: int) -> Non
     rng = np.random.default_rng(seed)
     order = rng.permutation(40)[:25]
     labels = rng.choice(["a", "b", "c"], size=25)
-    full = LabelingSession(X, "random", k=3, weights=weights)
+    full = LabelingSession(X, "random", k=3, weights=weights, model="knn")
     full.label_many(order, labels)
     view = full.view()
     items = view.labeled
     loo = knn_loo(view.vectors, items, view.codes[items], view.n_classes, k=3, weights=weights)
     for j, item in enumerate(items):
-        rest = LabelingSession(X, "random", k=3, weights=weights)
+        rest = LabelingSession(X, "random", k=3, weights=weights, model="knn")
         for cls in full.classes:  # the same class columns as the full session
             rest.add_class(cls)
         keep = [i for i in items if i != item]
@@ -95,7 +95,7 @@ def test_suspect_labels_order_ties_by_counter_vote_then_label_order(seed: int) -
     X = tied_vectors(40, 3, seed)
     rng = np.random.default_rng(seed)
     picks = rng.permutation(40)[:30]
-    session = LabelingSession(X, "random", k=4)
+    session = LabelingSession(X, "random", k=4, model="knn")
     session.label_many(picks, rng.choice(["a", "b", "c"], size=30))
     view = session.view()
     items = view.labeled

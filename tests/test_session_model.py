@@ -16,7 +16,13 @@ import oracle
 from labelwise import LabelingSession, Strategy
 from labelwise.data.datasets import Dataset
 from labelwise.engine.classifier import GraphClassifier, KNNClassifier
-from labelwise.engine.graph import DEFAULT_ALPHA, DEFAULT_TOL, PoolGraph, knn_loo_predictions
+from labelwise.engine.graph import (
+    DEFAULT_ALPHA,
+    DEFAULT_TOL,
+    MIN_LABELS_TO_CHOOSE,
+    PoolGraph,
+    knn_loo_predictions,
+)
 from labelwise.engine.scorers import DensityScorer
 from labelwise.engine.session import STOP_SET_SIZE, SessionProgress
 from labelwise.engine.stopping import StoppingMonitor
@@ -210,7 +216,7 @@ def test_auto_takes_the_graph_on_two_manifolds():
     session = LabelingSession(X, "U*I*D", model="auto", seed=0)
     for n, item in enumerate(picked):
         session.label(int(item), int(truth[item]))
-        if n + 1 < 10:
+        if n + 1 < MIN_LABELS_TO_CHOOSE:
             assert session.model_name == "knn" and "too few" in session.model_choice.reason
             assert session.graph_model is None  # not needed yet
     choice = session.model_choice

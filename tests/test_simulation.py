@@ -90,7 +90,7 @@ def test_incremental_test_predictions_equal_a_fresh_classifier(weights, fed):
         gram = vectors @ vectors.T
         similarities = lambda item: gram[pool[item]][test]  # noqa: E731
     tracker = TestSetPredictions(vectors[test], 5, weights, len(ds.classes), similarities)
-    session = LabelingSession(vectors[pool], "U*D", k=5, weights=weights, seed=0)
+    session = LabelingSession(vectors[pool], "U*D", k=5, weights=weights, seed=0, model="knn")
     for step in range(40):
         item = session.next()
         session.label(item, ds.labels[pool[item]])
@@ -141,7 +141,7 @@ def test_simulation_equals_a_plain_session(monkeypatch, gram):
     if not gram:
         monkeypatch.setattr(sim, "MAX_GRAM_BYTES", 0)  # the matrix-vector product path
     ds = blobs_dataset(n=260)
-    results = simulate(ds, ["U*I*D", "U*D", "auto"], folds=2, budget=25, seed=4)
+    results = simulate(ds, ["U*I*D", "U*D", "auto"], folds=2, budget=25, seed=4, model="knn")
     folds = make_folds(ds, folds=2, seed=4)
     for strategy in ("U*I*D", "U*D", "auto", "random"):
         label = Strategy.parse(strategy).label
@@ -180,7 +180,7 @@ def test_fold_graphs_are_built_once_per_fold_and_shared_by_its_strategies(monkey
     ds = digits_dataset(200)
     simulate(ds, ["U*I*D", "U", "U*D"], folds=3, budget=4, seed=0, model="graph")
     assert len(built) == 3  # 3 folds, 4 strategies each
-    simulate(ds, ["U*I*D"], folds=3, budget=4, seed=0)
+    simulate(ds, ["U*I*D"], folds=3, budget=4, seed=0, model="knn")
     assert len(built) == 3  # the kNN model needs no graph
 
 
@@ -204,7 +204,7 @@ def test_fold_density_equals_density_of_the_pool():
 # -- results table --------------------------------------------------------------------------------
 def test_results_table_shape_and_random_baseline():
     ds = digits_dataset(300)
-    results = simulate(ds, "U*I*D", folds=3, budget=10, n_init=2, seed=0)
+    results = simulate(ds, "U*I*D", folds=3, budget=10, n_init=2, seed=0, model="knn")
     assert list(results.columns) == ["strategy", "fold", "n_labeled", "model", "accuracy",
                                      "f1", "classes_seen", "seconds", "stop_at",
                                      "accuracy_at_stop"]
@@ -356,3 +356,50 @@ def test_results_round_trip(tmp_path, suffix):
     pd.testing.assert_frame_equal(back, results, check_dtype=False)
     with pytest.raises(InvalidInputError, match=r"\.csv or \.parquet"):
         save_results(results, tmp_path / "out.xlsx")
+
+
+# -- stopping a simulation ------------------------------------------------------------------------
+class StopAfter:
+    """A should_stop hook that says "stop" from its n-th call on, and counts its calls."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.calls = n, 0
+
+    def __call__(self) -> bool:
+        self.calls += 1
+        return self.calls >= self.n
+
+
+def test_should_stop_stops_within_a_run_and_keeps_the_finished_runs():
+    ds = digits_dataset(300)
+    full = simulate(ds, ["U*I*D"], folds=2, budget=10, seed=1).drop(columns="seconds")
+    # 1 check before the first run, then 1 per label step (10) and 1 after each run: the
+    # 15th call is the third step of the second run.
+    hook = StopAfter(15)
+    with pytest.raises(sim.SimulationStopped) as stopped:
+        simulate(ds, ["U*I*D"], folds=2, budget=10, seed=1, should_stop=hook)
+    assert hook.calls == 15  # nothing ran past the step where the hook said stop
+    assert (stopped.value.done, stopped.value.total) == (1, 4)
+    kept = stopped.value.results.drop(columns="seconds")
+    first = full[(full["strategy"] == "random") & (full["fold"] == 0)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept, first)
+
+
+def test_should_stop_at_once_runs_nothing_and_never_called_changes_nothing():
+    ds = digits_dataset(300)
+    with pytest.raises(sim.SimulationStopped) as stopped:
+        simulate(ds, ["U*I*D"], folds=2, budget=10, seed=1, should_stop=lambda: True)
+    assert stopped.value.results is None and stopped.value.done == 0
+    assert "0 of 4" in str(stopped.value)
+    plain = simulate(ds, ["U*I*D"], folds=2, budget=10, seed=1).drop(columns="seconds")
+    hooked = simulate(ds, ["U*I*D"], folds=2, budget=10, seed=1,
+                      should_stop=lambda: False).drop(columns="seconds")
+    pd.testing.assert_frame_equal(plain, hooked)
+
+
+def test_should_stop_between_runs_with_parallel_jobs():
+    ds = digits_dataset(300)
+    hook = StopAfter(2)  # before the first run, then after the first finished run
+    with pytest.raises(sim.SimulationStopped) as stopped:
+        simulate(ds, ["U*I*D"], folds=2, budget=10, seed=1, n_jobs=2, should_stop=hook)
+    assert stopped.value.done == 1 and len(stopped.value.results) == 11

@@ -64,7 +64,7 @@ def register(subparsers) -> None:
     parser.add_argument("--density", default="knn",
                         help="density kind(s) for strategies using I, comma-separated: "
                         f"{', '.join(DENSITY_KINDS)} (default: %(default)s)")
-    parser.add_argument("--model", choices=["knn", "graph", "auto"], default="knn",
+    parser.add_argument("--model", choices=["knn", "graph", "auto"], default="auto",
                         help="the sessions' model: the kNN vote, label spreading on each fold "
                         "pool's 10-NN graph, or auto (graph or kNN, chosen from the labels by "
                         "leave-one-out) (default: %(default)s)")

@@ -12,12 +12,12 @@ array passes and two argsorts of the pool (for the CDFs of u and d). The density
 once per pool and sorted once.
 
 The model behind the uncertainty u, ``predict_proba``, ``predict`` and ``classifier`` is the
-kNN vote (``model="knn"``, the default), label spreading on the pool's 10-NN graph
+kNN vote (``model="knn"``), label spreading on the pool's 10-NN graph
 (``model="graph"``, :mod:`labelwise.engine.graph`; each label costs one local push and the
 uncertainty of the rows it reached), or, label by label, whichever of the two wins a
-leave-one-out comparison on the labels (``model="auto"``). :meth:`LabelingSession.progress`
-says which model is in use and why, its leave-one-out accuracy, and whether the predictions
-have stopped changing (:mod:`labelwise.engine.stopping`).
+leave-one-out comparison on the labels (``model="auto"``, the default).
+:meth:`LabelingSession.progress` says which model is in use and why, its leave-one-out
+accuracy, and whether the predictions have stopped changing (:mod:`labelwise.engine.stopping`).
 
 The session owns the state; it hands scorers and policies a read-only view of it
 (:meth:`LabelingSession.view`, :mod:`labelwise.engine.view`), and the policy of its strategy
@@ -139,7 +139,7 @@ class LabelingSession:
         ``item`` (shape (n_items,)), e.g. a row of a precomputed Gram matrix; :meth:`label`
         then reads it instead of computing ``X @ X[item]``. It must agree with the normalised
         ``X`` (to float32 rounding), or neighbourhoods will not match the vectors.
-    model : {"knn", "graph", "auto"}, default="knn"
+    model : {"knn", "graph", "auto"}, default="auto"
         The model behind the uncertainty u, :meth:`predict_proba`, :meth:`predict` and
         :meth:`classifier`: the kNN vote; label spreading on the pool's 10-NN graph
         (:class:`~labelwise.engine.graph.GraphModel`); or, label by label, whichever
@@ -164,7 +164,7 @@ class LabelingSession:
     def __init__(self, X, strategy: str | Strategy = "U*I*D", *, k: int = 5,
                  weights: str = "uniform", seed: int | None = None,
                  density_values=None, similarities: Similarities | None = None,
-                 model: str = "knn", graph: PoolGraph | None = None) -> None:
+                 model: str = "auto", graph: PoolGraph | None = None) -> None:
         self.vectors = as_unit_rows(X, name="X")
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise InvalidInputError(f"k must be a positive integer, got {k!r}")

@@ -241,15 +241,22 @@ def adjudicate(store: LabelStore, project: str | Project, item_id: str | int, la
     if label is None:
         raise InvalidInputError("an adjudicated label cannot be empty")
     event = store.record(project, item_id, "label", label, who=reviewer)
-    current = store.open_project(project)  # fresh: keep settings others changed meanwhile
-    noted = [*adjudicated_events(current), int(event)]
-    store.update_settings(current, {**current.settings, ADJUDICATED_SETTING: noted})
+
+    def note(settings: dict) -> dict:
+        return {**settings, ADJUDICATED_SETTING: [*_event_ids(settings), int(event)]}
+
+    # One atomic read-modify-write: two reviewers settling at once both keep their note.
+    store.change_settings(project, note)
     return event
 
 
 def adjudicated_events(project: Project) -> list[int]:
     """The event ids :func:`adjudicate` wrote for a project (oldest first)."""
-    return [int(e) for e in project.settings.get(ADJUDICATED_SETTING, [])]
+    return _event_ids(project.settings)
+
+
+def _event_ids(settings: dict) -> list[int]:
+    return [int(e) for e in settings.get(ADJUDICATED_SETTING, [])]
 
 
 def open_disagreements(store: LabelStore, project: str | Project) -> tuple[pd.DataFrame,
@@ -335,5 +342,4 @@ def overlap_share(project: Project) -> float:
 def set_overlap_share(store: LabelStore, project: str | Project, share: float) -> Project:
     """Store a project's double labeling share with its other settings; the updated project."""
     share = check_share(share)
-    current = store.open_project(project)  # fresh: keep settings others changed meanwhile
-    return store.update_settings(current, {**current.settings, OVERLAP_SETTING: share})
+    return store.change_settings(project, lambda settings: {**settings, OVERLAP_SETTING: share})

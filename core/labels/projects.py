@@ -166,7 +166,7 @@ def resume_session(store: LabelStore, project: str | Project, dataset: Dataset,
                    strategy: str | Strategy | None = None, *, k: int | None = None,
                    weights: str | None = None, seed: int | None = None,
                    density_values=None, fingerprint: str | None = None,
-                   model: str = "knn", graph=None) -> LabelingSession:
+                   model: str = "auto", graph=None) -> LabelingSession:
     """Rebuild a labeling session from a stored project, every current label in place.
 
     Parameters
@@ -182,7 +182,7 @@ def resume_session(store: LabelStore, project: str | Project, dataset: Dataset,
         Precomputed density, passed to :class:`LabelingSession`.
     fingerprint : str, optional
         The dataset's fingerprint when already known (saves hashing the vectors again).
-    model : {"knn", "graph", "auto"}, default="knn"
+    model : {"knn", "graph", "auto"}, default="auto"
         The session's model, passed to :class:`LabelingSession`.
     graph : PoolGraph, optional
         The pool's stored neighbour graph (``labelwise.pool_graph_for``), passed to

@@ -12,7 +12,7 @@ import contextlib
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,8 +54,13 @@ def new_session(shared: SharedData, fold: Fold, strategy: Strategy, density: np.
                            model=settings.model, graph=graph)
 
 
+class TaskStopped(Exception):
+    """Raised inside a run when the simulation's ``should_stop`` hook says so."""
+
+
 def run_task(shared: SharedData, fold: Fold, strategy: Strategy, density: np.ndarray | None,
-             settings: TaskSettings, graph: PoolGraph | None = None) -> pd.DataFrame:
+             settings: TaskSettings, graph: PoolGraph | None = None,
+             should_stop: Callable[[], bool] | None = None) -> pd.DataFrame:
     """Simulate one strategy on one fold; one row per labeled count, from ``n_init`` on.
 
     The holdout predictions are those of the session's model in use at each step (``model``
@@ -88,6 +93,8 @@ def run_task(shared: SharedData, fold: Fold, strategy: Strategy, density: np.nda
     rows = [record(np.nan)]
     target = min(len(fold.initial) + settings.budget, session.n_items)
     while session.n_labeled < target:
+        if should_stop is not None and should_stop():
+            raise TaskStopped
         size = min(settings.batch, target - session.n_labeled)
         start = time.perf_counter()
         picks = session.next(size)
@@ -127,11 +134,11 @@ def scorers_by_value(strategies: Iterable[Strategy]) -> Iterator[None]:
             cloudpickle.unregister_pickle_by_value(module)
 
 
-def run_serial(tasks: list[Task], shared: SharedData,
-               settings: TaskSettings) -> Iterator[pd.DataFrame]:
-    """The tasks one after the other, in this process."""
+def run_serial(tasks: list[Task], shared: SharedData, settings: TaskSettings,
+               should_stop: Callable[[], bool] | None = None) -> Iterator[pd.DataFrame]:
+    """The tasks one after the other, in this process (``should_stop`` checked per label)."""
     for fold, strategy, density, graph in tasks:
-        yield run_task(shared, fold, strategy, density, settings, graph)
+        yield run_task(shared, fold, strategy, density, settings, graph, should_stop)
 
 
 def run_joblib(tasks: list[Task], shared: SharedData, settings: TaskSettings,

@@ -37,6 +37,7 @@ The parts live in modules of their own: :mod:`~labelwise.studies.folds` (splits)
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -48,10 +49,10 @@ from ..engine.scorers import DensityScorer
 from ..engine.session import check_model
 from ..engine.strategy import Strategy, expand_strategies
 from ..engine.vectors import as_unit_rows
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, SimulationStopped
 from .folds import Fold, check_int, make_folds, session_seed
 from .results import COLUMNS, load_results, save_results, tidy
-from .runners import TaskSettings, run_dask, run_joblib, run_serial
+from .runners import TaskSettings, TaskStopped, run_dask, run_joblib, run_serial
 from .shared import SharedData, fold_densities, fold_graphs, gram_matrix
 
 # Also importable from here, where they lived before the split.
@@ -78,7 +79,8 @@ def simulate(dataset: Dataset, strategies, *, folds: int = 16, test_size: float 
              split: str = "random", n_init: int = 2, budget: int = 500, batch: int = 1,
              k: int = 5, weights: str = "uniform", seed: int = 0, n_jobs: int = 1,
              scheduler=None, progress: Progress | None = None,
-             model: str = "knn") -> pd.DataFrame:
+             model: str = "auto", should_stop: Callable[[], bool] | None = None
+             ) -> pd.DataFrame:
     """Compare labeling strategies on repeated train/test splits of a labeled dataset.
 
     Parameters
@@ -112,11 +114,17 @@ def simulate(dataset: Dataset, strategies, *, folds: int = 16, test_size: float 
         and ``n_jobs`` is ignored.
     progress : callable, optional
         Called as ``progress(done_tasks, total_tasks)`` at the start and after each task.
-    model : {"knn", "graph", "auto"}, default="knn"
+    model : {"knn", "graph", "auto"}, default="auto"
         The sessions' model (:class:`~labelwise.LabelingSession`): it drives the uncertainty
         and gives the holdout predictions (graph: from each test item's nearest pool items).
         For "graph" and "auto" each fold pool's graph is built once and shared by the fold's
         strategies.
+    should_stop : callable, optional
+        Called without arguments between labels (in this process, ``n_jobs=1``) and between
+        runs (any ``n_jobs``, or a scheduler); when it returns True the simulation stops at
+        once and raises :class:`~labelwise.SimulationStopped`, which carries the runs that
+        had finished. For a dashboard's Cancel button: with ``n_jobs=1`` a cancel takes effect
+        within one label step instead of after the running strategy x fold run.
 
     Returns
     -------
@@ -144,16 +152,30 @@ def simulate(dataset: Dataset, strategies, *, folds: int = 16, test_size: float 
     if scheduler is not None:
         parts = run_dask(tasks, shared, settings, scheduler)
     elif n_jobs == 1:
-        parts = run_serial(tasks, shared, settings)
+        parts = run_serial(tasks, shared, settings, should_stop)
     else:
         parts = run_joblib(tasks, shared, settings, n_jobs)
-    frames = []
+    frames: list[pd.DataFrame] = []
     if progress is not None:
         progress(0, len(tasks))
-    for part in parts:
-        frames.append(part)
-        if progress is not None:
-            progress(len(frames), len(tasks))
+    try:
+        if should_stop is not None and should_stop():
+            raise TaskStopped
+        for part in parts:
+            frames.append(part)
+            if progress is not None:
+                progress(len(frames), len(tasks))
+            if should_stop is not None and len(frames) < len(tasks) and should_stop():
+                raise TaskStopped
+    except TaskStopped:
+        finished = tidy(pd.concat(frames, ignore_index=True), order) if frames else None
+        raise SimulationStopped(finished, len(frames), len(tasks)) from None
+    finally:
+        close = getattr(parts, "close", None)
+        if close is not None:  # a stopped generator releases its workers now
+            with warnings.catch_warnings():  # joblib warns that it cancelled pending runs
+                warnings.filterwarnings("ignore", ".*tasks which were still", UserWarning)
+                close()
     return tidy(pd.concat(frames, ignore_index=True), order)
 
 

@@ -112,7 +112,7 @@ def _class_entries(classes: tuple[Hashable, ...]) -> list[dict[str, Any]]:
 
 def card_data(offer: Offer, view_of: ItemView, *, scope: str,
               receipts: Sequence[Receipt] = (), error: str | None = None,
-              withheld: Collection[int] = ()) -> dict[str, Any]:
+              withheld: Collection[int] = (), tab: str | None = None) -> dict[str, Any]:
     """The JSON the card is drawn from.
 
     ``current`` and each next item are views (``item``, ``id``, ``src`` or ``text``) with the
@@ -122,7 +122,9 @@ def card_data(offer: Offer, view_of: ItemView, *, scope: str,
     Items in ``withheld`` (offered but held by another session) are never sent: a next item
     becomes ``{"withheld": true}`` (the card waits for the server there), a withheld current
     item makes the card wait (``"waiting": true``), as does an offer without a current item
-    while items are unlabeled (other sessions hold them all).
+    while items are unlabeled (other sessions hold them all). ``tab`` is the card's tab id
+    once the server has heard it (until then a new card says hello: its tab id and the item
+    it showed before a reload, :func:`outbox_shown`).
     """
     column = {c: j for j, c in enumerate(offer.classes)}
     withheld = set(withheld)
@@ -156,6 +158,7 @@ def card_data(offer: Offer, view_of: ItemView, *, scope: str,
         "undo_items": dict(offer.undo_items),
         "receipts": [r.to_payload() for r in receipts],
         "error": error,
+        "tab": tab,
     }
 
 
@@ -188,6 +191,13 @@ def outbox_desk_id(key: str) -> str | None:
     outbox = _outbox(key)
     desk_id = outbox.get("desk_id") if isinstance(outbox, Mapping) else None
     return desk_id if isinstance(desk_id, str) and desk_id else None
+
+
+def outbox_shown(key: str) -> int | None:
+    """The item the card ``key`` says it showed before a reload (its hello), if any."""
+    outbox = _outbox(key)
+    shown = outbox.get("shown") if isinstance(outbox, Mapping) else None
+    return shown if isinstance(shown, int) and not isinstance(shown, bool) and shown >= 0 else None
 
 
 def _outbox(key: str) -> Any:
@@ -242,7 +252,7 @@ def labeling_card(desk: Desk, view_of: ItemView, *, scope: str = "default",
     receipts, error = receive_outbox(desk, key) if received is None else received
     offer = desk.offer()
     data = card_data(offer, view_of, scope=scope, receipts=receipts, error=error,
-                     withheld=withheld)
+                     withheld=withheld, tab=outbox_desk_id(key))
     _MOUNT(key=key, data=data, default={"outbox": None}, on_outbox_change=_ignore)
     return CardRun(receipts, offer)
 

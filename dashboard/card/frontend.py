@@ -181,6 +181,28 @@ class Card {
     } catch (err) { console.warn("labelwise card: unreadable saved queue", err); }
   }
 
+  // The item on screen, per tab and project: after a reload the card asks for it back (it is
+  // still reserved for this tab), instead of being handed another item first.
+  shownKey() { return `labelwise.card.shown.${this.scope}.${this.deskId}`; }
+
+  rememberShown(item) {
+    try { sessionStorage.setItem(this.shownKey(), String(item)); } catch (err) { /* full */ }
+  }
+
+  lastShown() {
+    const value = Number.parseInt(sessionStorage.getItem(this.shownKey()) || "", 10);
+    return Number.isInteger(value) && value >= 0 ? value : null;
+  }
+
+  hello() {
+    // A new card with nothing to send still tells the server its tab id (what its
+    // reservations belong to) and the item it showed before a reload.
+    if (!this.setStateValue) { return; }
+    this.attempt = (this.attempt || 0) + 1;
+    this.setStateValue("outbox", { desk_id: this.deskId, answers: [], attempt: this.attempt,
+                                   shown: this.lastShown() });
+  }
+
   persist() {
     const value = JSON.stringify({ queue: this.queue, nextSeq: this.nextSeq });
     localStorage.setItem(this.storageKey(), value);
@@ -203,6 +225,7 @@ class Card {
     }
     this.renderStatus();
     if (this.queue.length && (first || data.error)) { this.send(); } else { this.armRetry(); }
+    if (first && !this.queue.length && data.tab !== this.deskId) { this.hello(); }
   }
 
   setClasses(classes) {
@@ -317,6 +340,7 @@ class Card {
       if (this.display !== display) { return; }
       display.shown = true;
       this.stats.shown = view.item;
+      this.rememberShown(view.item);
       this.stats.events.push({ type: "shown", item: view.item, t: performance.now() });
       this.q("stage").dataset.shown = String(view.item);
       const timing = this.pendingTiming;

@@ -23,6 +23,7 @@ from labelwise import (
     DENSITY_KINDS,
     UNCERTAINTY_MEASURES,
     LabelwiseError,
+    SimulationStopped,
     Strategy,
     expand_strategies,
     learning_curve_chart,
@@ -45,10 +46,6 @@ DEFAULTS = {"cmp_combos": ["U*I*D", "U"], "cmp_measures": [DEFAULT_UNCERTAINTY],
 log = logging.getLogger(__name__)
 
 
-class Cancelled(Exception):
-    """Raised from the progress hook to stop a simulation the user cancelled."""
-
-
 @dataclass
 class Job:
     """One simulation running (or finished) in a background thread of this tab."""
@@ -68,10 +65,8 @@ class Job:
         return self.thread is not None and self.thread.is_alive()
 
     def progress(self, done: int, total: int) -> None:
-        """simulate()'s progress hook: record, and stop here when cancelled."""
+        """simulate()'s progress hook: how many strategy x fold runs are done."""
         self.done, self.total = done, total
-        if self.stop.is_set():
-            raise Cancelled
 
 
 def work(job: Job, dataset) -> None:
@@ -81,8 +76,9 @@ def work(job: Job, dataset) -> None:
         job.results = simulate(dataset, p["strategies"], folds=p["folds"],
                                test_size=p["test_size"], split=p["split"], n_init=p["n_init"],
                                budget=p["budget"], batch=p["batch"], k=p["k"], seed=p["seed"],
-                               progress=job.progress)
-    except Cancelled:
+                               progress=job.progress, should_stop=job.stop.is_set)
+    except SimulationStopped as stopped:  # Cancel: simulate stops within one label step
+        job.done, job.total = stopped.done, stopped.total
         job.cancelled = True
     except LabelwiseError as exc:
         job.error = str(exc)

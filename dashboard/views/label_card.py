@@ -14,7 +14,13 @@ import streamlit as st
 
 from labelwise import DatasetMismatchError, LabelwiseError, holdout_accuracy
 from labelwise.dashboard import auth, persistence, state, widgets
-from labelwise.dashboard.card import ItemViews, labeling_card, outbox_desk_id, receive_outbox
+from labelwise.dashboard.card import (
+    ItemViews,
+    labeling_card,
+    outbox_desk_id,
+    outbox_shown,
+    receive_outbox,
+)
 from labelwise.dashboard.card_store import (
     RENEW_SECONDS,
     Reservations,
@@ -103,6 +109,18 @@ class CardDesk:
         self.withheld: set[int] = set()
         self._progress: tuple[int, object] | None = None
 
+    def adopt_tab(self, tab: str, shown: int | None) -> None:
+        """Hold items as the card's tab from now on; a reloaded card gets back the item it
+        showed (``shown``) when that is still reserved for its tab and unlabeled."""
+        holder = tab_holder(tab)
+        if holder == self.reservations.holder:
+            return
+        resumable = (shown is not None and shown < self.desk.session.n_items
+                     and self.reservations.holds(shown, holder))
+        self.reservations.adopt(holder)
+        if resumable:
+            self.desk.resume_at(shown)
+
     def progress(self):
         """The session's progress, recomputed only when the desk changed (its leave-one-out
         accuracy costs O(labels² · d) with the kNN model)."""
@@ -139,7 +157,7 @@ def get_card_desk(source, dataset, project: str, who: str,
         st.session_state[DESK_KEY] = card
     tab = outbox_desk_id(CARD_KEY)
     if tab is not None:  # reservations follow the card's tab id once it is known
-        card.reservations.adopt(tab_holder(tab))
+        card.adopt_tab(tab, outbox_shown(CARD_KEY))
     return card
 
 

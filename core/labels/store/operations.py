@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -189,6 +189,27 @@ class LabelStore:
         settings_json = json.dumps(dict(settings), sort_keys=True)
         self._backend.write(lambda tx: tx.run(
             "UPDATE projects SET settings = ? WHERE id = ?", (settings_json, pid)))
+        return self.open_project(project)
+
+    def change_settings(self, project: str | Project,
+                        change: Callable[[dict], dict]) -> Project:
+        """Apply ``change(settings) -> new settings`` atomically; the updated project.
+
+        The settings are read and written in one write transaction that holds the project's
+        lock, so two changes at once (two reviewers settling disagreements, say) both land:
+        neither overwrites the other with what it read before. ``change`` may run again if the
+        store retries the transaction, so it must not have side effects.
+        """
+        pid = self.open_project(project).id
+
+        def work(tx) -> None:
+            tx.serialize(pid)
+            row = tx.one("SELECT settings FROM projects WHERE id = ?", (pid,))
+            current = json.loads(row[0]) if row and row[0] else {}
+            new = json.dumps(dict(change(dict(current))), sort_keys=True)
+            tx.run("UPDATE projects SET settings = ? WHERE id = ?", (new, pid))
+
+        self._backend.write(work)
         return self.open_project(project)
 
     # -- labels ----------------------------------------------------------------------------
