@@ -221,7 +221,9 @@ class Reservations:
         """Hold items as ``holder`` from now on (the card's tab id, once the card has told
         it): it outlives reloads and server restarts, so a replayed queue is recognised."""
         if holder != self.holder:
-            self.release()
+            # Handed over in one write: released and claimed again, the items on screen would
+            # be free for a moment, and another tab choosing the same next item could take it.
+            self.link.store.transfer_reservations(self.link.project, self.holder, holder)
             self.holder = holder
 
     def release(self) -> None:

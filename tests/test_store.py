@@ -271,6 +271,17 @@ def test_reservations(store):
         store.reserve("p", ["e"], "ana", ttl_seconds=0)
 
 
+def test_reservations_are_handed_over_without_ever_being_free(store):
+    assert store.reserve("p", ["a", "b"], "session:1", ttl_seconds=60) == ["a", "b"]
+    assert store.reserve("p", ["c"], "tab:9", ttl_seconds=60) == ["c"]
+    assert store.transfer_reservations("p", "session:1", "tab:9") == 2
+    table = store.reservations("p")
+    assert dict(zip(table["item_id"], table["who"], strict=True)) == {
+        "a": "tab:9", "b": "tab:9", "c": "tab:9"}
+    assert store.reserve("p", ["a", "b", "c"], "bob") == []  # never free for anyone else
+    assert store.transfer_reservations("p", "session:1", "tab:9") == 0
+
+
 def test_backup_is_a_readable_copy(store, tmp_path):
     store.record("p", "a", "label", "x", who="ana")
     store.record("p", "b", "label", 2, who="bob")

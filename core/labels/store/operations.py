@@ -457,6 +457,22 @@ class LabelStore:
 
         return self._backend.write(write)
 
+    def transfer_reservations(self, project: str | Project, from_who: str, to_who: str) -> int:
+        """Hand every reservation of ``from_who`` to ``to_who`` in one write; returns count.
+
+        The items never become free in between (releasing and claiming again would let another
+        holder take them), so a browser tab that learns its lasting id keeps what it shows.
+        """
+        pid = self.open_project(project).id
+        from_who, to_who = check_who(from_who), check_who(to_who)
+
+        def write(tx: Transaction) -> int:
+            tx.serialize(pid)
+            return tx.run("UPDATE reservations SET who = ? WHERE project_id = ? AND who = ?",
+                          (to_who, pid, from_who))
+
+        return self._backend.write(write)
+
     def reservations(self, project: str | Project) -> pd.DataFrame:
         """Live reservations: ``item_id``, ``who``, ``until`` (Unix time)."""
         pid = self.open_project(project).id
