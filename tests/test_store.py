@@ -104,7 +104,7 @@ def test_file_is_marked_and_in_wal_mode(tmp_path):
     store = LabelStore(tmp_path / "data")
     conn = sqlite3.connect(store.path)
     assert conn.execute("PRAGMA application_id").fetchone()[0] == 0x6C776973
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
 

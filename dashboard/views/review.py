@@ -7,7 +7,8 @@
 * Near-duplicates: pairs and groups of items at or above a cosine threshold (the suggested
   one by default); one action labels a whole group like one of its members.
 * More like this: the nearest unlabeled items of an item (or of a text query, for text packs),
-  several labeled at once, with one undo for the lot.
+  several labeled at once, with one undo for the lot (a store event group: one transaction,
+  undone as a whole unless someone changed one of its items since).
 * Agreement: between the project's labelers (Cohen's kappa per pair, Fleiss' kappa and Gwet's
   AC1 overall and per class, :mod:`labelwise.labels.agreement`), the disagreements to settle
   (a reviewer's settled label becomes the current one; the answers stay in the history) and
@@ -53,10 +54,15 @@ THUMB = 120
 
 @dataclass
 class Bulk:
-    """One bulk labeling, undoable as a whole: each item's label before it (None: none)."""
+    """One bulk labeling, undoable as a whole.
+
+    ``before``: each item's label before it (None: none), for a session without a store;
+    ``group_id``: the store's event group (:meth:`labelwise.LabelStore.record_group`).
+    """
 
     label: str
     before: dict = field(default_factory=dict)
+    group_id: int | None = None
 
 
 # -- the project --------------------------------------------------------------------------------
@@ -97,33 +103,46 @@ def record(session, item: int, action: str, label=None, *, who: str) -> None:
 
 
 def record_many(session, labels: dict, *, who: str) -> Bulk | None:
-    """Label several items; the labels before are kept for :func:`undo_bulk`.
+    """Label several items at once, undoable as a whole by :func:`undo_bulk`.
 
-    The store has no multi-item transaction or event group id, so each label is its own
-    committed event (written back to back); the undo restores each item's previous state.
+    A session tied to a stored project writes one event group (one transaction: all the
+    labels or none), then syncs; one without a store is labeled in memory.
     """
     if not labels:
         return None
-    link = session.project_link
     current = session.labels
-    bulk = Bulk(label=str(next(iter(labels.values()))))
-    for item, label in labels.items():
-        bulk.before[int(item)] = current.get(int(item))
-        link.store.record(link.project, link.ids[item], "label", label, who=who)
+    bulk = Bulk(label=str(next(iter(labels.values()))),
+                before={int(item): current.get(int(item)) for item in labels})
+    link = session.project_link
+    if link is None:
+        for item, label in labels.items():
+            session.label(int(item), label)
+        return bulk
+    bulk.group_id = link.store.record_group(
+        link.project, [(link.ids[item], label) for item, label in labels.items()], who=who)
     sync(session)
     return bulk
 
 
-def undo_bulk(session, bulk: Bulk, *, who: str) -> None:
-    """Put every item of ``bulk`` back as it was (unlabeled, or its earlier label)."""
+def undo_bulk(session, bulk: Bulk, *, who: str):
+    """Put every item of ``bulk`` back as it was (unlabeled, or its earlier label).
+
+    Returns the store's :class:`~labelwise.labels.store.operations.UndoResult` for a stored
+    group: its ``message`` says why nothing was changed when it was refused (an item changed
+    since, by whom; or undone already). None for a bulk labeling without a store.
+    """
     link = session.project_link
+    if link is not None and bulk.group_id is not None:
+        result = link.store.undo_group(link.project, bulk.group_id, who=who)
+        sync(session)  # the undo's events, and whatever refused it
+        return result
     now = session.labels
     for item, before in bulk.before.items():
         if before is None and item in now:
-            link.store.record(link.project, link.ids[item], "unlabel", who=who)
+            session.unlabel(item)
         elif before is not None:
-            link.store.record(link.project, link.ids[item], "label", before, who=who)
-    sync(session)
+            session.label(item, before)
+    return None
 
 
 def class_choice(session, key: str) -> str | None:
@@ -320,7 +339,13 @@ def undo_bar(session, who: str) -> None:
     st.caption(f"Last bulk labeling: {len(bulk.before)} items as "
                f"{escape_markdown(bulk.label)}.")
     if st.button("Undo the bulk labeling", key="review_undo_bulk"):
-        undo_bulk(session, bulk, who=who)
+        result = undo_bulk(session, bulk, who=who)
+        if result is not None and not result.undone:
+            # Plain text: the message names items, labels and labelers.
+            st.warning(escape_markdown(result.message))
+            if result.status == "already_undone":
+                st.session_state["review_bulk"] = None
+            return  # kept after a change since: undoable once that change is undone
         st.session_state["review_bulk"] = None
         st.rerun()
 

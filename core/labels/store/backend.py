@@ -46,6 +46,8 @@ class Backend(Protocol):
     path: Path | None
     #: True when the store can be read but not written.
     read_only: bool
+    #: The store's schema version: :data:`.schema.SCHEMA_VERSION`, or older when read-only.
+    schema_version: int
 
     def write(self, work: Callable[[Transaction], T]) -> T:
         """Run ``work`` in one committed transaction, retried while other writers hold locks."""

@@ -6,6 +6,10 @@ together, so they can never disagree. Writers of one project take its lock first
 (:meth:`.backend.Transaction.serialize`): event ids then grow in commit order within a project,
 which is what lets :meth:`LabelStore.labels_changed_since` pick up everybody's work by id, and
 reservations are granted one caller at a time, so never twice.
+
+A bulk action (:meth:`LabelStore.record_group`) is one transaction too: its events share a
+``group_id`` (the id of its first event), so it can be undone as a whole
+(:meth:`LabelStore.undo_group`); the events of that undo carry ``group_id = -id``.
 """
 
 from __future__ import annotations
@@ -13,17 +17,19 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ...errors import InvalidInputError, UnknownItemError
 from .backend import Backend, Transaction
 from .errors import ProjectExistsError, ProjectNotFoundError
 from .location import STORE_ENV, is_postgres_url
+from .schema import GROUPS_VERSION
 from .values import (
     check_action,
     check_project_name,
@@ -32,6 +38,7 @@ from .values import (
     frame,
     item_key,
     now_text,
+    plain_label,
 )
 
 #: The lock key project creation takes (project ids start at 1).
@@ -48,6 +55,55 @@ class Project:
     fingerprint: str
     settings: dict
     created_at: str
+
+
+@dataclass(frozen=True)
+class LaterChange:
+    """A change to an item of an event group made after the group: why an undo is refused."""
+
+    item_id: str
+    action: str
+    label: Any
+    who: str
+    at: str
+
+    def describe(self) -> str:
+        """``'img_7' (now 'rotten', by bob)``, or ``'img_7' (unlabeled by bob)``."""
+        if self.action == "unlabel":
+            return f"{self.item_id!r} (unlabeled by {self.who})"
+        return f"{self.item_id!r} (now {self.label!r}, by {self.who})"
+
+
+@dataclass(frozen=True)
+class UndoResult:
+    """What :meth:`LabelStore.undo_group` did, or why it changed nothing.
+
+    Attributes
+    ----------
+    group_id : int
+        The group asked for.
+    status : {"undone", "changed_since", "already_undone"}
+        ``undone``: every item is back to its label before the group. ``changed_since``: some
+        items were changed after the group (:attr:`changes`); nothing was written.
+        ``already_undone``: the group was undone before; nothing was written.
+    message : str
+        One plain-text sentence for the person who asked (not Markdown).
+    items : tuple of str
+        The group's items (put back when undone).
+    changes : tuple of LaterChange
+        The later changes that refused the undo, one per item.
+    """
+
+    group_id: int
+    status: str
+    message: str
+    items: tuple[str, ...] = ()
+    changes: tuple[LaterChange, ...] = ()
+
+    @property
+    def undone(self) -> bool:
+        """True when the group was undone by this call."""
+        return self.status == "undone"
 
 
 def open_backend(location: str | os.PathLike | None, busy_seconds: float) -> Backend:
@@ -261,23 +317,116 @@ class LabelStore:
                 if last is None or last[0] != "skip":
                     raise UnknownItemError(f"item {item!r} has no label to undo")
                 unskip = True
-            event_id = tx.one(
-                "INSERT INTO events (project_id, item_id, action, label, who, at) "
-                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                (pid, item, action, tx.label(label), who, at))[0]
-            if action == "label":
-                tx.run("INSERT INTO labels (project_id, item_id, label, who, at, event_id) "
-                       "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (project_id, item_id) DO UPDATE "
-                       "SET label = excluded.label, who = excluded.who, at = excluded.at, "
-                       "event_id = excluded.event_id",
-                       (pid, item, tx.label(label), who, at, event_id))
-            elif action == "unlabel":
-                tx.run("DELETE FROM labels WHERE project_id = ? AND item_id = ?", (pid, item))
-            if action != "skip" and not unskip:
-                # The item is done (or back in the pool): its reservation has served.
-                tx.run("DELETE FROM reservations WHERE project_id = ? AND item_id = ?",
-                       (pid, item))
-            return int(event_id)
+            return _write_event(tx, pid, item, action, label, who, at,
+                                keep_reservation=unskip)
+
+        return self._backend.write(write)
+
+    def record_group(self, project: str | Project,
+                     answers: Iterable[tuple[str | int, Any]] | Mapping, *, who: str) -> int:
+        """Label several items as one event group, in one transaction; the group's id.
+
+        Either every label is committed or none is. The events share a ``group_id`` (the id
+        of the group's first event, so ids of groups never clash), which
+        :meth:`undo_group` undoes as a whole.
+
+        Parameters
+        ----------
+        project : str or Project
+        answers : iterable of (item_id, label), or a mapping item_id -> label
+            At least one, each item once; labels as in :meth:`record`.
+        who : str
+            The labeler.
+
+        Returns
+        -------
+        int
+            The group id (a positive event id).
+
+        Raises
+        ------
+        InvalidInputError
+            No answers, an item given twice, or a bad item id or label (nothing is recorded).
+        """
+        pid = self.open_project(project).id
+        who = check_who(who)
+        pairs = _group_answers(answers)
+
+        def write(tx: Transaction) -> int:
+            tx.serialize(pid)
+            at = now_text()
+            group_id = None
+            for item, label in pairs:
+                event_id = _write_event(tx, pid, item, "label", label, who, at, group_id)
+                if group_id is None:
+                    group_id = event_id
+                    tx.run("UPDATE events SET group_id = ? WHERE id = ?", (group_id, event_id))
+            return int(group_id)
+
+        return self._backend.write(write)
+
+    def undo_group(self, project: str | Project, group_id: int, *, who: str) -> UndoResult:
+        """Put every item of an event group back to its label before the group.
+
+        In one transaction: an item labeled before the group gets that label again (a
+        ``label`` event by ``who``), an item that had none is unlabeled (an ``unlabel``
+        event); the history is kept, these events form group ``-group_id``. The undo is
+        refused, and nothing is written, when any item's current label is no longer the one
+        the group gave it, that is when anyone labeled or unlabeled the item since (a label
+        given again, even the same one, is someone's answer the undo would erase; skips do not
+        count): the result says which items and who. A group undone already is refused too.
+
+        Parameters
+        ----------
+        project : str or Project
+        group_id : int
+            What :meth:`record_group` returned.
+        who : str
+            Who undoes it.
+
+        Returns
+        -------
+        UndoResult
+            ``status`` ``"undone"``, ``"changed_since"`` or ``"already_undone"``, and a
+            plain-text ``message``.
+
+        Raises
+        ------
+        InvalidInputError
+            If the project has no event group ``group_id``.
+        """
+        stored = self.open_project(project)
+        pid = stored.id
+        who = check_who(who)
+        if isinstance(group_id, bool) or not isinstance(group_id, (int, np.integer)) \
+                or group_id <= 0:
+            raise InvalidInputError(f"a group id is a positive integer, got {group_id!r}")
+        group_id = int(group_id)
+
+        def write(tx: Transaction) -> UndoResult:
+            tx.serialize(pid)
+            events = tx.all("SELECT id, item_id FROM events WHERE project_id = ? AND "
+                            "group_id = ? ORDER BY id", (pid, group_id))
+            if not events:
+                raise InvalidInputError(f"project {stored.name!r} has no event group "
+                                        f"{group_id}")
+            items = tuple(item for _, item in events)
+            undo = tx.one("SELECT who, at FROM events WHERE project_id = ? AND group_id = ? "
+                          "ORDER BY id LIMIT 1", (pid, -group_id))
+            if undo is not None:
+                return UndoResult(group_id, "already_undone",
+                                  f"group {group_id} was already undone (by {undo[0]} at "
+                                  f"{undo[1]}); nothing was changed", items)
+            changes = tuple(c for c in (_later_change(tx, pid, item, event_id)
+                                        for event_id, item in events) if c is not None)
+            if changes:
+                return UndoResult(group_id, "changed_since",
+                                  _changed_message(group_id, len(items), changes),
+                                  items, changes)
+            _restore(tx, pid, events, who, -group_id)
+            return UndoResult(group_id, "undone",
+                              f"group {group_id} undone: {len(items)} item(s) put back as "
+                              f"they were before it", items)
 
         return self._backend.write(write)
 
@@ -300,13 +449,17 @@ class LabelStore:
         Returns
         -------
         pandas.DataFrame
-            Columns ``id``, ``item_id``, ``action``, ``label``, ``who``, ``at``.
+            Columns ``id``, ``item_id``, ``action``, ``label``, ``who``, ``at``,
+            ``group_id`` (the event group, :meth:`record_group`; negative for the events of
+            its undo; None for a single event).
         """
         pid = self.open_project(project).id
-        rows = self._backend.read("SELECT id, item_id, action, label, who, at FROM events "
-                                  "WHERE project_id = ? AND id > ? ORDER BY id",
+        # A read-only store of schema 1 has no groups.
+        group = "group_id" if self._backend.schema_version >= GROUPS_VERSION else "NULL"
+        rows = self._backend.read(f"SELECT id, item_id, action, label, who, at, {group} "
+                                  "FROM events WHERE project_id = ? AND id > ? ORDER BY id",
                                   (pid, int(since)))
-        return frame(rows, ["id", "item_id", "action", "label", "who", "at"])
+        return frame(rows, ["id", "item_id", "action", "label", "who", "at", "group_id"])
 
     def labels_changed_since(self, project: str | Project, event_id: int = 0, *,
                              item_id: str | int | None = None) -> pd.DataFrame:
@@ -498,6 +651,81 @@ class LabelStore:
             raise InvalidInputError(f"{target} exists; back up to a new file")
         target.parent.mkdir(parents=True, exist_ok=True)
         return self._backend.backup(target)
+
+
+def _write_event(tx: Transaction, pid: int, item: str, action: str, label: Any, who: str,
+                 at: str, group_id: int | None = None, *,
+                 keep_reservation: bool = False) -> int:
+    """Insert one event and apply it to the current labels; its id.
+
+    ``label`` sets the item's current label, ``unlabel`` removes it; either ends the item's
+    reservation (it is done, or back in the pool) unless ``keep_reservation``.
+    """
+    event_id = int(tx.one(
+        "INSERT INTO events (project_id, item_id, action, label, who, at, group_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (pid, item, action, tx.label(label), who, at, group_id))[0])
+    if action == "label":
+        tx.run("INSERT INTO labels (project_id, item_id, label, who, at, event_id) "
+               "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (project_id, item_id) DO UPDATE "
+               "SET label = excluded.label, who = excluded.who, at = excluded.at, "
+               "event_id = excluded.event_id",
+               (pid, item, tx.label(label), who, at, event_id))
+    elif action == "unlabel":
+        tx.run("DELETE FROM labels WHERE project_id = ? AND item_id = ?", (pid, item))
+    if action != "skip" and not keep_reservation:
+        tx.run("DELETE FROM reservations WHERE project_id = ? AND item_id = ?", (pid, item))
+    return event_id
+
+
+def _group_answers(answers: Iterable | Mapping) -> list[tuple[str, str | int | float]]:
+    """``(item key, label)`` pairs of a group, checked: at least one, each item once."""
+    if isinstance(answers, Mapping):
+        answers = answers.items()
+    pairs = []
+    for answer in answers:
+        try:
+            item_id, label = answer
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(
+                f"a group's answers are (item_id, label) pairs, got {answer!r}") from exc
+        pairs.append((item_key(item_id), plain_label(label)))
+    if not pairs:
+        raise InvalidInputError("an event group needs at least one (item_id, label) answer")
+    seen: set[str] = set()
+    twice = [item for item, _ in pairs if item in seen or seen.add(item)]
+    if twice:
+        raise InvalidInputError(f"an event group labels each item once; given twice: "
+                                f"{', '.join(repr(i) for i in dict.fromkeys(twice))}")
+    return pairs
+
+
+def _later_change(tx: Transaction, pid: int, item: str, event_id: int) -> LaterChange | None:
+    """The latest label or unlabel of ``item`` after event ``event_id`` (None: none since)."""
+    row = tx.one("SELECT action, label, who, at FROM events WHERE project_id = ? AND "
+                 "item_id = ? AND id > ? AND action != 'skip' ORDER BY id DESC LIMIT 1",
+                 (pid, item, event_id))
+    return None if row is None else LaterChange(item, *row)
+
+
+def _changed_message(group_id: int, n_items: int, changes: tuple[LaterChange, ...]) -> str:
+    shown = "; ".join(change.describe() for change in changes[:5])
+    more = f"; and {len(changes) - 5} more" if len(changes) > 5 else ""
+    return (f"group {group_id} was not undone: {len(changes)} of its {n_items} item(s) "
+            f"changed since: {shown}{more}. Nothing was changed.")
+
+
+def _restore(tx: Transaction, pid: int, events: list[tuple], who: str, group_id: int) -> None:
+    """Write, for each ``(event id, item)``, the item's state before that event."""
+    at = now_text()
+    for event_id, item in events:
+        before = tx.one("SELECT action, label FROM events WHERE project_id = ? AND "
+                        "item_id = ? AND id < ? AND action != 'skip' ORDER BY id DESC LIMIT 1",
+                        (pid, item, event_id))
+        if before is not None and before[0] == "label":
+            _write_event(tx, pid, item, "label", before[1], who, at, group_id)
+        else:
+            _write_event(tx, pid, item, "unlabel", None, who, at, group_id)
 
 
 def _claim(tx: Transaction, pid: int, item: str, who: str, now: float, ttl: float) -> bool:

@@ -10,7 +10,10 @@ Same guarantees as the SQLite file, for servers behind a load balancer:
   deadlocks and serialization failures are retried, a lost connection is retried only when
   nothing could have been committed, so a label is neither lost nor doubled;
 * the tables live in the connection's current schema (add ``?options=-csearch_path%3Dname``
-  to the URL to keep several stores in one database), marked by a ``labelwise_meta`` row.
+  to the URL to keep several stores in one database), marked by a ``labelwise_meta`` row;
+* a store of an older schema is upgraded when a connection that may write opens it, in one
+  transaction (:data:`.schema.POSTGRES_UPGRADES`); a standby or a read-only role reads it as
+  it is.
 """
 
 from __future__ import annotations
@@ -37,7 +40,16 @@ from .errors import (
     StoreError,
 )
 from .location import redact_url
-from .schema import APPLICATION_ID, COLUMNS, META_TABLE, POSTGRES_TABLES, SCHEMA_VERSION, TABLES
+from .schema import (
+    APPLICATION_ID,
+    META_TABLE,
+    POSTGRES_TABLES,
+    POSTGRES_UPGRADES,
+    SCHEMA_VERSION,
+    TABLES,
+    columns_at,
+    upgrade_steps,
+)
 
 T = TypeVar("T")
 
@@ -119,6 +131,8 @@ class PostgresBackend:
         self.location = redact_url(url)
         self.busy_seconds = float(busy_seconds)
         self.read_only = False
+        #: The store's schema version (older than :data:`SCHEMA_VERSION` only when read-only).
+        self.schema_version = SCHEMA_VERSION
         self._local = threading.local()
         schema = self._retry(self._current_schema)
         # Advisory locks are per database: a key space per schema keeps stores apart.
@@ -153,8 +167,35 @@ class PostgresBackend:
                     f"cannot create the labelwise tables in {self.location}: the connection "
                     f"may not write there ({exc}). Nothing was changed; use a role that may "
                     f"create tables, or another database.") from exc
-        self._validate(conn)
-        return self._cannot_write(conn)
+        version = self._validate(conn)
+        read_only = self._cannot_write(conn)
+        if version < SCHEMA_VERSION and not read_only:
+            version = self._upgrade(conn, version)
+        self.schema_version = version
+        return read_only
+
+    def _upgrade(self, conn: psycopg.Connection, version: int) -> int:
+        """Bring a store of an older schema to :data:`SCHEMA_VERSION` in one transaction.
+
+        Under the creation lock, with the version read again: of several servers starting at
+        once, one upgrades and the others find it done.
+        """
+        try:
+            with conn.transaction():
+                PostgresTransaction(conn, self.lock_space).serialize(_CREATION_LOCK)
+                version = int(conn.execute(
+                    f"SELECT schema_version FROM {META_TABLE} FOR UPDATE").fetchone()[0])
+                for statement in upgrade_steps(POSTGRES_UPGRADES, version):
+                    conn.execute(statement)
+                conn.execute(f"UPDATE {META_TABLE} SET schema_version = %s",
+                             (max(version, SCHEMA_VERSION),))
+        except _READ_ONLY as exc:
+            raise StoreError(
+                f"the labelwise store {self.location} has schema version {version} and this "
+                f"connection may not upgrade it to {SCHEMA_VERSION} ({exc}). Nothing was "
+                f"changed; open it once as the role that owns its tables: labelwise upgrades "
+                f"it then.") from exc
+        return max(version, SCHEMA_VERSION)
 
     def _create(self, conn: psycopg.Connection) -> None:
         clash = self._tables(conn) & TABLES
@@ -168,7 +209,8 @@ class PostgresBackend:
         conn.execute(f"INSERT INTO {META_TABLE} (application_id, schema_version) "
                      f"VALUES (%s, %s)", (APPLICATION_ID, SCHEMA_VERSION))
 
-    def _validate(self, conn: psycopg.Connection) -> None:
+    def _validate(self, conn: psycopg.Connection) -> int:
+        """Refuse what is not a labelwise store of a version this one reads; its version."""
         marks = conn.execute(f"SELECT application_id, schema_version FROM {META_TABLE}"
                              ).fetchall()
         if len(marks) != 1 or marks[0][0] != APPLICATION_ID:
@@ -185,6 +227,7 @@ class PostgresBackend:
             raise CorruptStoreError(
                 f"{self.location} lacks labelwise tables ({', '.join(sorted(missing))}); it "
                 f"was left untouched. Restore the database from a backup.")
+        return int(version)
 
     @staticmethod
     def _cannot_write(conn: psycopg.Connection) -> bool:
@@ -290,23 +333,25 @@ class PostgresBackend:
         from .sqlite import SqliteBackend
 
         rows = self._retry(self._snapshot)
-        copy = SqliteBackend(target, self.busy_seconds)
+        copy = SqliteBackend(target, self.busy_seconds)  # the current schema: columns added
+        # by later versions stay empty (NULL) for the rows of an older store
         try:
             copy.write(lambda tx: _insert_all(tx, rows))
         finally:
             copy.close()
         return target
 
-    def _snapshot(self) -> dict[str, list[tuple]]:
+    def _snapshot(self) -> dict[str, tuple[tuple[str, ...], list[tuple]]]:
         conn = self._connection()
         with conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            return {table: conn.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall()
-                    for table, columns in COLUMNS.items()}
+            return {table: (columns, conn.execute(
+                        f"SELECT {', '.join(columns)} FROM {table}").fetchall())
+                    for table, columns in columns_at(self.schema_version).items()}
 
 
-def _insert_all(tx: Any, rows: dict[str, list[tuple]]) -> None:
-    for table, columns in COLUMNS.items():  # parents first: projects, then what refers to them
+def _insert_all(tx: Any, rows: dict[str, tuple[tuple[str, ...], list[tuple]]]) -> None:
+    for table, (columns, table_rows) in rows.items():  # parents first, as in COLUMNS
         marks = ", ".join("?" for _ in columns)
-        for row in rows[table]:
+        for row in table_rows:
             tx.run(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", row)

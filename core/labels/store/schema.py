@@ -4,14 +4,21 @@ A SQLite file is marked in its header (``application_id``, ``user_version``), so
 recognised from its first 100 bytes without opening it. A PostgreSQL schema is marked by a
 one-row ``labelwise_meta`` table. Both hold the same four tables with the same columns, so the
 store's operations (:mod:`.operations`) run unchanged on either; a schema change raises
-``SCHEMA_VERSION`` and adds its upgrade here for both dialects.
+``SCHEMA_VERSION`` and adds its upgrade here for both dialects (:data:`SQLITE_UPGRADES`,
+:data:`POSTGRES_UPGRADES`): a backend opening a writable store of an older version runs the
+missing steps and the new mark in one transaction, so the store is either upgraded or as it was.
+
+Versions: 1, the four tables; 2, ``events.group_id`` (the event group of a bulk action, see
+:meth:`.operations.LabelStore.record_group`).
 """
 
 from __future__ import annotations
 
 #: "lwis" as a big-endian 32-bit integer: marks a SQLite file as a labelwise store.
 APPLICATION_ID = 0x6C776973
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: The first version whose events have a ``group_id``.
+GROUPS_VERSION = 2
 TABLES = frozenset({"projects", "events", "labels", "reservations"})
 META_TABLE = "labelwise_meta"
 
@@ -32,9 +39,11 @@ SQLITE_TABLES = (
         action TEXT NOT NULL CHECK (action IN ('label', 'unlabel', 'skip')),
         label,
         who TEXT NOT NULL,
-        at TEXT NOT NULL
+        at TEXT NOT NULL,
+        group_id INTEGER
     )""",
     "CREATE INDEX events_by_project ON events(project_id, id)",
+    "CREATE INDEX events_by_group ON events(project_id, group_id)",
     """CREATE TABLE labels (
         project_id INTEGER NOT NULL REFERENCES projects(id),
         item_id TEXT NOT NULL,
@@ -75,9 +84,11 @@ POSTGRES_TABLES = (
         action text NOT NULL CHECK (action IN ('label', 'unlabel', 'skip')),
         label jsonb,
         who text NOT NULL,
-        at text NOT NULL
+        at text NOT NULL,
+        group_id bigint
     )""",
     "CREATE INDEX events_by_project ON events(project_id, id)",
+    "CREATE INDEX events_by_group ON events(project_id, group_id)",
     """CREATE TABLE labels (
         project_id bigint NOT NULL REFERENCES projects(id),
         item_id text NOT NULL,
@@ -96,10 +107,38 @@ POSTGRES_TABLES = (
     )""",
 )
 
+# The upgrade to each version from the one before, per dialect: ``{version: statements}``.
+# ``ALTER TABLE ... ADD COLUMN`` appends, so an upgraded table has the columns of a new one in
+# the same order.
+SQLITE_UPGRADES: dict[int, tuple[str, ...]] = {
+    2: ("ALTER TABLE events ADD COLUMN group_id INTEGER",
+        "CREATE INDEX events_by_group ON events(project_id, group_id)"),
+}
+POSTGRES_UPGRADES: dict[int, tuple[str, ...]] = {
+    2: ("ALTER TABLE events ADD COLUMN group_id bigint",
+        "CREATE INDEX events_by_group ON events(project_id, group_id)"),
+}
+
 #: Every column of every table, in order: what a backup copies from one backend to the other.
 COLUMNS = {
     "projects": ("id", "name", "dataset_id", "fingerprint", "settings", "created_at"),
-    "events": ("id", "project_id", "item_id", "action", "label", "who", "at"),
+    "events": ("id", "project_id", "item_id", "action", "label", "who", "at", "group_id"),
     "labels": ("project_id", "item_id", "label", "who", "at", "event_id"),
     "reservations": ("project_id", "item_id", "who", "until"),
 }
+#: The columns each version added (a store of an older version, read-only, lacks them).
+ADDED_COLUMNS = {2: {"events": ("group_id",)}}
+
+
+def upgrade_steps(upgrades: dict[int, tuple[str, ...]], version: int) -> list[str]:
+    """The statements that bring a store of ``version`` to :data:`SCHEMA_VERSION`, in order."""
+    return [statement for target in range(max(version, 1) + 1, SCHEMA_VERSION + 1)
+            for statement in upgrades[target]]
+
+
+def columns_at(version: int) -> dict[str, tuple[str, ...]]:
+    """:data:`COLUMNS` as a store of schema ``version`` has them."""
+    missing = {(table, column) for added, tables in ADDED_COLUMNS.items() if added > version
+               for table, columns in tables.items() for column in columns}
+    return {table: tuple(c for c in columns if (table, c) not in missing)
+            for table, columns in COLUMNS.items()}

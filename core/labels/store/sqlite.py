@@ -10,7 +10,9 @@ Opening never writes to a file it has not validated:
   hold the newest labels and is what a repair tool needs;
 * only a store that passed is opened for writing, and only when its file and folder can be
   written: a healthy store on a read-only mount opens read-only (reads work, writes raise
-  :class:`ReadOnlyStoreError`) instead of being mistaken for a damaged one.
+  :class:`ReadOnlyStoreError`) instead of being mistaken for a damaged one;
+* a writable store of an older schema is upgraded in one transaction
+  (:data:`.schema.SQLITE_UPGRADES`); a read-only one is read as it is.
 """
 
 from __future__ import annotations
@@ -27,7 +29,14 @@ from urllib.parse import quote
 
 from .errors import CorruptStoreError, ReadOnlyStoreError, StoreBusyError, StoreError
 from .location import DATA_DIR_ENV, STORE_ENV, default_store_path
-from .schema import APPLICATION_ID, SCHEMA_VERSION, SQLITE_TABLES, TABLES
+from .schema import (
+    APPLICATION_ID,
+    SCHEMA_VERSION,
+    SQLITE_TABLES,
+    SQLITE_UPGRADES,
+    TABLES,
+    upgrade_steps,
+)
 
 T = TypeVar("T")
 
@@ -115,6 +124,9 @@ class SqliteBackend:
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._retry(self._create)
+        #: The store's schema version (older than :data:`SCHEMA_VERSION` only when read-only).
+        self.schema_version: int = self._retry(
+            self._version if self.read_only else self._upgrade)
 
     # -- opening ---------------------------------------------------------------------------
     def _check_header(self) -> bool:
@@ -232,6 +244,31 @@ class SqliteBackend:
                 conn.execute("ROLLBACK")
             raise
         conn.execute("PRAGMA journal_mode = WAL")
+
+    def _version(self) -> int:
+        return int(self._connection().execute("PRAGMA user_version").fetchone()[0])
+
+    def _upgrade(self) -> int:
+        """Bring a store of an older schema to :data:`SCHEMA_VERSION` in one transaction.
+
+        The steps and the new ``user_version`` commit together (SQLite's DDL is
+        transactional), so a crash leaves the store upgraded or as it was. The version is read
+        again under the write lock: another process may have upgraded it meanwhile.
+        """
+        if self._version() >= SCHEMA_VERSION:
+            return SCHEMA_VERSION
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in upgrade_steps(SQLITE_UPGRADES, self._version()):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return SCHEMA_VERSION
 
     # -- connections -----------------------------------------------------------------------
     def _connection(self) -> sqlite3.Connection:
