@@ -211,6 +211,20 @@ def test_graph_density_seeds_the_knn_density(tmp_path):
 
 
 # -- auto ----------------------------------------------------------------------------------------
+def assert_same_scores(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    """Score tables equal up to float32 rounding of the similarities.
+
+    One label at a time and a replay or ``label_many`` compute them by a matrix-vector or a
+    matrix product, whose rounding differs by CPU (the BLAS kernel): raw values agree to
+    1e-6, and nearly equal values may swap places, moving a CDF by a few steps (here at
+    most 1% of the pool).
+    """
+    raw = [column for column in a.columns if column.islower()]
+    cdfs = [column for column in a.columns if not column.islower()]
+    pd.testing.assert_frame_equal(a[raw], b[raw], rtol=0, atol=1e-6)
+    pd.testing.assert_frame_equal(a[cdfs], b[cdfs], rtol=0, atol=0.01)
+
+
 def test_auto_takes_the_graph_on_two_manifolds():
     X, truth, picked = rings(seed=0)
     session = LabelingSession(X, "U*I*D", model="auto", seed=0)
@@ -225,7 +239,7 @@ def test_auto_takes_the_graph_on_two_manifolds():
     graph_session = LabelingSession(X, "U*I*D", model="graph")
     graph_session.label_many(picked, truth[picked])
     np.testing.assert_array_equal(session.predict_proba(), graph_session.predict_proba())
-    pd.testing.assert_frame_equal(session.scores(), graph_session.scores(), rtol=0, atol=1e-12)
+    assert_same_scores(session.scores(), graph_session.scores())
     unlabeled = np.setdiff1d(np.arange(len(X)), picked)
     assert (session.predict(unlabeled) == truth[unlabeled]).mean() > 0.85
     assert session.model_choice is choice  # cached while the labels stay
@@ -433,6 +447,6 @@ def test_a_resumed_graph_session_equals_the_live_one(tmp_path):
     np.testing.assert_allclose(resumed.predict_proba(), live.predict_proba(), rtol=0,
                                atol=1e-12)
     assert resumed.predict().tolist() == live.predict().tolist()
-    pd.testing.assert_frame_equal(resumed.scores(), live.scores(), rtol=0, atol=1e-9)
+    assert_same_scores(resumed.scores(), live.scores())
     live.rng, resumed.rng = np.random.default_rng(3), np.random.default_rng(3)
     assert resumed.next(batch=5) == live.next(batch=5)

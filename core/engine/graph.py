@@ -72,6 +72,7 @@ to the lower class code (the class that was seen first), on purpose, not to floa
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -255,6 +256,61 @@ class PoolGraph:
         check_same_dimension(queries, self.vectors.shape[1], name="queries")
         k = min(self.info["k"] if k is None else k, self.n_items)
         return blocked_top_k(queries, self.vectors, k, exclude_self=False)
+
+
+class BackgroundBuild:
+    """:meth:`PoolGraph.build` in a daemon thread, so a session on a large pool can suggest
+    items (with the kNN vote and an estimated density) while its graph is built.
+
+    hnswlib and numpy release the GIL, so the build runs beside the labeling. A copy of a
+    session (``copy.deepcopy``) shares its build; an error in the build is raised by
+    :meth:`result`, in the thread that asks.
+    """
+
+    def __init__(self, vectors: np.ndarray, **options) -> None:
+        self.started = time.monotonic()
+        self.n_items = len(vectors)
+        self._done = threading.Event()
+        self._graph: PoolGraph | None = None
+        self._error: BaseException | None = None
+        # A daemon: a build still running when the program exits must not keep it alive.
+        self._thread = threading.Thread(target=self._run, args=(vectors, options),
+                                        name="labelwise-graph-build", daemon=True)
+        self._thread.start()
+
+    def _run(self, vectors: np.ndarray, options: dict) -> None:
+        try:
+            self._graph = PoolGraph.build(vectors, **options)
+        except BaseException as exc:  # handed to the asking thread by result()
+            self._error = exc
+        finally:
+            self._done.set()
+
+    @property
+    def ready(self) -> bool:
+        """Whether the build has finished (successfully or not)."""
+        return self._done.is_set()
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the build started."""
+        return time.monotonic() - self.started
+
+    def result(self, timeout: float | None = None) -> PoolGraph | None:
+        """The graph, waiting up to ``timeout`` seconds (None: as long as it takes); None if
+        it is not done by then. Raises the build's error if it failed."""
+        if not self._done.wait(timeout):
+            return None
+        if self._error is not None:
+            raise self._error
+        return self._graph
+
+    def __deepcopy__(self, memo: dict) -> BackgroundBuild:
+        return self
+
+    def __reduce__(self):
+        raise TypeError("a session whose pool graph is still being built cannot be pickled: "
+                        "call session.wait_for_graph() first")
 
 
 def _block_rows(n: int) -> int:
@@ -695,6 +751,14 @@ def too_few_to_choose(n_labels: int) -> ModelChoice:
     needed to say it)."""
     return ModelChoice("knn", f"{n_labels} labels: too few to compare the models (need "
                        f"{MIN_LABELS_TO_CHOOSE}); the kNN vote stays", {"n_labels": n_labels})
+
+
+def graph_pending_choice(n_labels: int, build: BackgroundBuild) -> ModelChoice:
+    """What ``auto`` says while the pool graph is still being built: the kNN vote, until the
+    graph model can be compared with it."""
+    return ModelChoice("knn", f"the pool graph of {build.n_items:,} items is being built in the "
+                       f"background ({build.elapsed:.0f} s so far); the kNN vote until it is "
+                       "ready", {"n_labels": n_labels, "graph_pending": True})
 
 
 def sign_test_p(wins: int, losses: int) -> float:

@@ -42,7 +42,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from . import knn
-from .index import global_density, knn_density
+from .index import LARGE_POOL, global_density, knn_density, sampled_knn_density
 from .vectors import as_unit_rows
 
 if TYPE_CHECKING:
@@ -234,8 +234,12 @@ def pool_density(vectors: np.ndarray, kind: str = DEFAULT_DENSITY, *,
     """Density ``i`` of every item of a pool: ``knn`` or ``global``.
 
     ``knn``: mean similarity to the 10 nearest other pool items
-    (:func:`~labelwise.engine.index.knn_density`); ``global``: minus the mean distance to every
-    pool item (:func:`~labelwise.engine.index.global_density`). The rows must be unit vectors,
+    (:func:`~labelwise.engine.index.knn_density`); above
+    :data:`~labelwise.engine.index.LARGE_POOL` items, to the 10 nearest of a fixed reference
+    sample (:func:`~labelwise.engine.index.sampled_knn_density`: seconds instead of minutes; a
+    session there swaps in the pool graph's exact density once its background build is done).
+    ``global``: minus the mean distance to every pool item
+    (:func:`~labelwise.engine.index.global_density`). The rows must be unit vectors,
     unless ``normalize`` (then they are validated and normalised as a session does, so the
     values equal the session's own and can be passed as its ``density_values``).
     """
@@ -243,6 +247,8 @@ def pool_density(vectors: np.ndarray, kind: str = DEFAULT_DENSITY, *,
     if normalize:
         vectors = as_unit_rows(vectors, name="vectors")
     if kind == "knn":
+        if len(vectors) > LARGE_POOL:
+            return sampled_knn_density(vectors, DENSITY_NEIGHBORS)
         return knn_density(vectors, DENSITY_NEIGHBORS)
     return global_density(vectors)
 

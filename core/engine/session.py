@@ -37,6 +37,7 @@ from ..errors import EmptyPoolError, InvalidInputError, UnknownItemError
 from . import knn
 from .auto import AutoPolicy
 from .combine import product_of
+from .index import LARGE_POOL
 from .policies import FixedPolicy, Policy, RandomPolicy
 from .scorers import SCORERS, DensityScorer, Scorer
 from .scoring import ScoreCache
@@ -50,13 +51,19 @@ if TYPE_CHECKING:  # pandas and scikit-learn load on first use: `import labelwis
     import pandas as pd
 
     from .classifier import GraphClassifier, KNNClassifier
-    from .graph import GraphModel, ModelChoice, PoolGraph
+    from .graph import BackgroundBuild, GraphModel, ModelChoice, PoolGraph
 
 Similarities = Callable[[int], np.ndarray]
 
 #: The session's models: the kNN vote, label spreading on the pool's graph, or the choice
 #: between them from the labels alone (:func:`labelwise.engine.graph.choose_model`).
 MODELS = ("knn", "graph", "auto")
+#: When a session without a given graph builds one (for ``model`` "graph" or "auto"): on first
+#: need, blocking that call (``"on_demand"``); in a background thread from the start
+#: (``"background"``); or ``"auto"``: in the background above
+#: :data:`~labelwise.engine.index.LARGE_POOL` items, where a build takes minutes, on demand
+#: below, where it takes seconds and keeps the session reproducible.
+GRAPH_BUILDS = ("auto", "on_demand", "background")
 #: The stopping monitor follows the predictions of at most this many pool items (a fixed,
 #: seeded sample of a larger pool), so that following them costs O(STOP_SET_SIZE) per label.
 STOP_SET_SIZE = 2000
@@ -147,10 +154,18 @@ class LabelingSession:
         (:attr:`model_choice`, :attr:`model_name`).
     graph : PoolGraph, optional
         A prebuilt (or loaded) graph of this pool, e.g. shipped with a pack; its ``n_items``
-        must match ``X``. Without it the graph is built on first need (``model`` "graph" or
-        "auto"), once per session. A given or built graph also provides the kNN density ``i``
-        (the same definition: mean similarity to the 10 nearest other pool items) unless
-        ``density_values`` are given.
+        must match ``X``. Without it the graph is built once per session (``model`` "graph"
+        or "auto"), as ``graph_build`` says. A given or built graph also provides the kNN
+        density ``i`` (the same definition: mean similarity to the 10 nearest other pool
+        items) unless ``density_values`` are given.
+    graph_build : {"auto", "on_demand", "background"}, default="auto"
+        When a missing graph is built (:data:`GRAPH_BUILDS`). In the background (by default
+        above 200,000 items) the session suggests items at once, with an estimated density
+        (:func:`~labelwise.engine.index.sampled_knn_density`) and, for ``"auto"``, the kNN
+        vote; it adopts the graph (its exact density and, if ``choose_model`` says so, the
+        graph model) at the first call after the build is done. Picks then depend on when
+        that was: call :meth:`wait_for_graph` first where they must be reproducible.
+        ``model="graph"`` waits for the build where it needs the graph.
 
     Attributes
     ----------
@@ -164,7 +179,8 @@ class LabelingSession:
     def __init__(self, X, strategy: str | Strategy = "U*I*D", *, k: int = 5,
                  weights: str = "uniform", seed: int | None = None,
                  density_values=None, similarities: Similarities | None = None,
-                 model: str = "auto", graph: PoolGraph | None = None) -> None:
+                 model: str = "auto", graph: PoolGraph | None = None,
+                 graph_build: str = "auto") -> None:
         self.vectors = as_unit_rows(X, name="X")
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise InvalidInputError(f"k must be a positive integer, got {k!r}")
@@ -204,8 +220,21 @@ class LabelingSession:
         self._stop_at[self._stop_set] = np.arange(len(self._stop_set))
         self._stop_pred: np.ndarray | None = None
         self._stop_model: str | None = None
+        if graph_build not in GRAPH_BUILDS:
+            raise InvalidInputError(f"graph_build must be one of {GRAPH_BUILDS}, "
+                                    f"got {graph_build!r}")
+        self.graph_build = graph_build
+        self._build: BackgroundBuild | None = None
         if graph is not None:
             self._set_graph(graph)
+        elif self.model != "knn" and (graph_build == "background" or (
+                graph_build == "auto" and n > LARGE_POOL)):
+            from .graph import BackgroundBuild, GraphHnswParams
+
+            # One thread: the other core stays with the labeling (with both, a 1M-item
+            # pool's label -> next took 1.4 s during the build), and the graph is seeded and
+            # reproducible.
+            self._build = BackgroundBuild(self.vectors, hnsw=GraphHnswParams(threads=1))
 
     # -- state -----------------------------------------------------------------------------
     @property
@@ -240,6 +269,7 @@ class LabelingSession:
         """The read-only view of the labeled state that scorers and policies read (live: it
         reflects later labels; its arrays cannot be written). Its :meth:`LabeledView.proba`
         is the model in use when the view is made."""
+        self._adopt_graph(wait=False)
         name = self._use_model()
         proba = None if name == "knn" else self._graph_proba
         return LabeledView(vectors=self.vectors, in_pool=self._in_pool, codes=self._code,
@@ -249,8 +279,40 @@ class LabelingSession:
     # -- the model -------------------------------------------------------------------------
     @property
     def graph(self) -> PoolGraph | None:
-        """The pool's graph: given, or built once on first need; None until then."""
+        """The pool's graph: given, or built once (see ``graph_build``); None until then."""
+        self._adopt_graph(wait=False)
         return self._graph
+
+    @property
+    def graph_pending(self) -> bool:
+        """Whether the pool's graph is being built in the background and not adopted yet."""
+        return not self._adopt_graph(wait=False) and self._build is not None
+
+    def wait_for_graph(self, timeout: float | None = None) -> PoolGraph | None:
+        """The pool's graph, waiting up to ``timeout`` seconds for a background build (None:
+        as long as it takes), or building it now if there is neither; None on timeout."""
+        if self._build is None and self._graph is None:
+            from .graph import PoolGraph
+
+            self._set_graph(PoolGraph.build(self.vectors))
+        self._adopt_graph(wait=True, timeout=timeout)
+        return self._graph
+
+    def _adopt_graph(self, *, wait: bool, timeout: float | None = None) -> bool:
+        """Take the background build's graph if it is done (or once done, with ``wait``);
+        whether the session has a graph now. Called at the start of the calls that read the
+        model, so a graph never changes in the middle of one."""
+        if self._build is not None:
+            graph = self._build.result(timeout if wait else 0)
+            if graph is None:
+                return False
+            self._build = None
+            self._set_graph(graph)
+            # The density changed (exact in place of the estimate) and the graph model
+            # became possible: scores and the model choice are recomputed.
+            self._choice = None
+            self._neighbors.invalidate()
+        return self._graph is not None
 
     @property
     def graph_model(self) -> GraphModel | None:
@@ -264,7 +326,13 @@ class LabelingSession:
         """Which model is in use and why. For ``"auto"``:
         :func:`~labelwise.engine.graph.choose_model` on the current labels (cached until the
         labels change; O(L^2 d)); for a fixed model, that model."""
-        from .graph import MIN_LABELS_TO_CHOOSE, ModelChoice, choose_model, too_few_to_choose
+        from .graph import (
+            MIN_LABELS_TO_CHOOSE,
+            ModelChoice,
+            choose_model,
+            graph_pending_choice,
+            too_few_to_choose,
+        )
 
         if self.model != "auto":
             return ModelChoice(self.model, f"model={self.model!r} was asked for",
@@ -273,6 +341,8 @@ class LabelingSession:
             return self._choice[1]
         if self.n_labeled < MIN_LABELS_TO_CHOOSE:
             choice = too_few_to_choose(self.n_labeled)
+        elif not self._adopt_graph(wait=False) and self._build is not None:
+            choice = graph_pending_choice(self.n_labeled, self._build)
         else:
             choice = choose_model(self._ensure_graph_model(), self.vectors, k=self.k,
                                   weights=self.weights)
@@ -319,6 +389,8 @@ class LabelingSession:
         if self._graph_model is None:
             from .graph import GraphModel, PoolGraph
 
+            if self._graph is None and self._build is not None:
+                self._adopt_graph(wait=True)
             if self._graph is None:
                 self._set_graph(PoolGraph.build(self.vectors))
             model = GraphModel(self._graph)
