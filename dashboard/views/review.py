@@ -35,7 +35,9 @@ from labelwise import (
     groups_of_pairs,
     more_like_this,
     nearest_similarities,
+    overlap_share,
     resume_session,
+    set_overlap_share,
     similar_pairs,
     suggest_threshold,
     suspect_labels,
@@ -47,7 +49,6 @@ from labelwise.dashboard.widgets import escape_markdown, format_label, show_item
 QUEUE_SHOWN = 200
 PAIRS_SHOWN = 8
 DISAGREEMENTS_SHOWN = 10
-OVERLAP_SETTING = "overlap_share"  # labelwise.labels.agreement.OVERLAP_SETTING (not exported)
 GRID = 12
 THUMB = 120
 
@@ -471,7 +472,7 @@ def history_table(store, project, item_id) -> None:
 
 def overlap_panel(store, project, user) -> None:
     st.subheader("Double labeling")
-    share = float(project.settings.get(OVERLAP_SETTING, 0.0))
+    share = overlap_share(project)
     st.caption(f"Share of items that get a second labeler: {share:.0%} (the items where the "
                "model is least sure, lowest margin between its two likeliest classes).")
     if user.role != "admin":
@@ -480,7 +481,8 @@ def overlap_panel(store, project, user) -> None:
                               value=round(share * 100), key="agree_overlap_share")
     if st.button("Save the share", key="agree_overlap_save",
                  disabled=percent == round(share * 100)):
-        store.update_settings(project, {**project.settings, OVERLAP_SETTING: percent / 100})
+        # A read-modify-write in one transaction: a reviewer settling meanwhile keeps the note.
+        set_overlap_share(store, project, percent / 100)
         st.rerun()
 
 
