@@ -206,7 +206,8 @@ def label_then_compare(page: Page, workdir: Path) -> None:
     assert accuracy.inner_text().endswith("%")
     assert first_accuracy.endswith("%")
     expect(page.get_by_text("Predicted:")).to_be_visible()
-    shot = screenshot(page, "label", readme="label")
+    # The classic page; the README shows the card (tests/test_label_card_browser.py).
+    shot = screenshot(page, "label_classic")
     assert_not_blank(shot)
 
     # A small comparison: 2 folds, budget 20.

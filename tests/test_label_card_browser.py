@@ -8,6 +8,8 @@ what each tab's card says it answered (``window.__labelwiseCard.events``).
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 from pathlib import Path
 
@@ -68,6 +70,17 @@ def record(workdir: Path, item_id: str, label: str, who: str) -> None:
         store.record("fruits", item_id, "label", label, who=who)
     finally:
         store.close()
+
+
+def readme_screenshot(page: Page, name: str) -> Path:
+    """The viewport to tests/artifacts/<name>.png; with LABELWISE_UPDATE_SCREENSHOTS=1 also
+    to the README's docs/screenshots/<name>.png (a plain run never rewrites tracked files)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    if os.environ.get("LABELWISE_UPDATE_SCREENSHOTS") == "1":
+        shutil.copy(path, REPO / "docs" / "screenshots" / f"{name}.png")
+    return path
 
 
 def stop(server) -> None:
@@ -291,6 +304,13 @@ def test_a_new_class_gets_the_next_key_and_keys_work_with_a_sidebar_link_focused
             events = store_events(tmp_path)
             assert events["label"].tolist()[-1] == "unsure"
             assert events["who"].tolist() == ["labeler", "labeler"]
+            # A few more answers, so the history shows, then the README's picture of the card.
+            for key in ("1", "3", "5"):
+                page.keyboard.press(key)
+                wait_saved(page)
+            page.mouse.click(1, 1)  # no hover highlight in the picture
+            page.wait_for_timeout(500)
+            assert readme_screenshot(page, "label").stat().st_size > 20_000
             browser.close()
     finally:
         stop(server)
