@@ -125,6 +125,7 @@ _LAZY = {
     "answers_table": "labels.agreement",
     "adjudicate": "labels.agreement",
     "overlap_items": "labels.agreement",
+    "second_answer_due": "labels.agreement",
     "overlap_share": "labels.agreement",
     "set_overlap_share": "labels.agreement",
     "open_disagreements": "labels.agreement",
@@ -190,6 +191,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load lazily
         open_disagreements,
         overlap_items,
         overlap_share,
+        second_answer_due,
         set_overlap_share,
     )
     from .labels.export import (
@@ -337,6 +339,7 @@ __all__ = [
     "resume_session",
     "save_knn_model",
     "save_results",
+    "second_answer_due",
     "set_overlap_share",
     "similar_pairs",
     "simulate",

@@ -7,19 +7,25 @@ Plain Python (no Streamlit), so tests drive exactly what the "Label (card)" page
   labeler's name before the card hears "saved". The store is the truth across tabs and people:
   an answer is refused if the item's stored label is not the one this desk saw ("labeled
   meanwhile by <who>"), an undo if someone changed the item since ("changed since by <who>").
+  With double labeling (``labelwise.overlap_share`` above 0) it is also the desk's ``overlap``
+  hook, and an answer to a labeled item the desk offered for a second answer is stored as
+  this labeler's answer while the store still has the label the desk saw and the item still
+  has one answer, from someone else.
 * :class:`Reservations` holds the items a card shows (current and lookahead) for its browser
   session, renewed on each run, so no two tabs or people are handed one item; the desk's
-  ``exclude`` passes over items other sessions hold.
+  ``exclude`` passes over items other sessions hold. Items offered for a second answer are
+  labeled, so the store does not reserve them: two people may be offered one at once, and the
+  later answer is refused as "labeled meanwhile" by the commit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
 
-from labelwise import LabelingSession
+from labelwise import LabelingSession, answers_table, overlap_share
 from labelwise import sync as sync_project
 
-from .desk import Answer, AnswerRefused, Desk
+from .desk import Answer, AnswerRefused, Desk, Overlap
 from .labeling import unskip_item
 
 #: How long a reservation lasts without renewal (the page renews it while the card is open).
@@ -63,6 +69,26 @@ class StoreCommit:
             raise ValueError("StoreCommit needs a session resumed from a store project")
         self.session = session
         self.who = who
+        #: (last event id, answers by pool item) of the last overlap read: re-read on change.
+        self._answers: tuple[int, object] | None = None
+
+    def overlap(self) -> Overlap | None:
+        """The project's double labeling for this labeler (desk ``overlap`` hook); None while
+        its share is 0. Everyone's answers are read again only after new events."""
+        link = self.session.project_link
+        project = link.store.open_project(link.project)
+        share = overlap_share(project)
+        if share <= 0:
+            return None
+        last = link.store.last_event_id(project)
+        if self._answers is None or self._answers[0] != last:
+            table = answers_table(link.store, project)
+            items = table["item"].map(link.index_of)
+            known = items.notna()  # events of items outside this pool do not count here
+            answers = table.loc[known, ["labeler", "label"]].assign(
+                item=items[known].astype(int))[["item", "labeler", "label"]]
+            self._answers = (last, answers.reset_index(drop=True))
+        return Overlap(share, self.who, self._answers[1])
 
     def __call__(self, answer: Answer) -> None:
         link = self.session.project_link
@@ -73,17 +99,28 @@ class StoreCommit:
                 # Undoing a skip: the item goes back in the pool, for reloads too.
                 unskip_item(link.store, link.project, link.ids[answer.item], self.who)
                 return
-            if stored != seen:
+            if stored != seen or changed_by != self.who:
+                # Someone answered since, maybe with the same label (a second answer that
+                # agrees): the unlabel would erase their answer from the current label.
                 self._refuse(answer, changed_by)
             link.store.record(link.project, link.ids[answer.item], "unlabel", who=self.who)
             return
-        if stored is not None or seen is not None:
+        if seen is not None:
+            # The desk passes a labeled item only as a second answer it offered: the store
+            # must still agree that one is open (label unchanged, one answer, not ours).
+            if stored != seen or not self._second_open(answer.item):
+                self._refuse(answer, changed_by)
+        elif stored is not None:
             self._refuse(answer, changed_by)
         if answer.kind == "label":
             link.store.record(link.project, link.ids[answer.item], "label", answer.label,
                               who=self.who)
         else:
             link.store.record(link.project, link.ids[answer.item], "skip", who=self.who)
+
+    def _second_open(self, item: int) -> bool:
+        overlap = self.overlap()
+        return overlap is not None and item in overlap.candidates
 
     def explain(self, answer: Answer, reason: str) -> str | None:
         """The message of a refusal the desk found itself: who changed the item (desk
@@ -246,7 +283,9 @@ def claim_offer(desk: Desk, reservations: Reservations, attempts: int = HOLD_ATT
     """
     attempts = max(1, attempts)
     for attempt in range(attempts):
-        items = desk.offered_items()
+        # Items offered for a second answer are labeled: the store reserves none of those.
+        second = desk.second_items()
+        items = [i for i in desk.offered_items() if i not in second]
         granted = reservations.hold([*items, *reservations.sent], replace=True)
         withheld = set(items) - granted
         if not withheld or attempt == attempts - 1:

@@ -19,6 +19,14 @@ the answer in the background; the server then applies it with :meth:`Desk.receiv
   raising :class:`AnswerRefused`, and any other exception leaves the answer unacknowledged, so
   the card sends it again.
 
+Double labeling: with an ``overlap`` hook (:class:`Overlap`: the project's share, the labeler,
+everyone's answers), when the share asks for more second answers the next item is the one,
+among the items answered by exactly one other labeler, the model is least sure about (lowest
+margin, as :func:`labelwise.overlap_items` orders them), before the session's own pick. It is
+shown like any item (its prediction made without its label: the labeler does not see the first
+answer) and an answer to it is applied as a second answer instead of refused as "labeled";
+only for an item this desk offered so, while its label is the one the desk saw then.
+
 The next items are computed on copies of the session (sharing its read-only vectors), so the
 session itself sees exactly one ``label()`` and one ``next()`` per answer, as in a plain
 labeling loop: the desk does not disturb the session's seeded picks (``tests/test_desk.py``
@@ -30,12 +38,20 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from labelwise import FixedPolicy, InvalidInputError, LabelingSession
+from labelwise import (
+    FixedPolicy,
+    InvalidInputError,
+    LabelingSession,
+    overlap_items,
+    second_answer_due,
+)
 
 #: Why an answer was refused: reason code -> what the card tells the person.
 REASONS = {
@@ -43,6 +59,8 @@ REASONS = {
     "stale": "this card was out of date: the item was not offered to it",
     "unknown-class": "this class is not on the desk (any more)",
     "nothing-to-undo": "there was nothing of this card's to undo",
+    "second-answer": "a second answer (double labeling) is not undone here: change it under "
+                     "your latest answers",
 }
 ANSWER_KINDS = ("label", "skip", "undo")
 #: Keys of the first ten classes, then letters; u (undo) and s (skip) are taken.
@@ -157,6 +175,44 @@ class Offer:
 Commit = Callable[[Answer], None]
 
 
+@dataclass(frozen=True)
+class Overlap:
+    """Double labeling as a desk's ``overlap`` hook reports it.
+
+    ``share`` is the project's double labeling share, ``who`` the desk's labeler and
+    ``answers`` everyone's current answers: columns ``item`` (pool index), ``labeler``,
+    ``label``, one row per item and labeler (``labelwise.answers_table``).
+    """
+
+    share: float
+    who: str
+    answers: pd.DataFrame
+
+    def answered(self, item: int, label: Hashable | None) -> Overlap:
+        """The same with ``who``'s answer to ``item`` set to ``label`` (None: withdrawn)."""
+        table = self.answers
+        rest = table[~((table["item"] == item) & (table["labeler"] == self.who))]
+        if label is not None:
+            row = pd.DataFrame({"item": [int(item)], "labeler": [self.who], "label": [label]})
+            rest = pd.concat([rest, row], ignore_index=True)
+        return replace(self, answers=rest)
+
+    @cached_property
+    def _due(self) -> tuple[int, frozenset[int]]:
+        found = second_answer_due(self.answers, self.share, self.who)
+        return found.due, frozenset(int(item) for item in found.candidates)
+
+    @property
+    def due(self) -> int:
+        """How many second answers the project still wants."""
+        return self._due[0]
+
+    @property
+    def candidates(self) -> frozenset[int]:
+        """The items answered by exactly one labeler other than ``who``."""
+        return self._due[1]
+
+
 def choose_next(session: LabelingSession, skipped: Iterable[int],
                 excluded: Iterable[int] = ()) -> int | None:
     """The session's next pick, passing over ``skipped`` and ``excluded`` items (None when
@@ -236,6 +292,11 @@ class Desk:
     explain : callable, optional
         ``explain(answer, reason)``: the message for a refusal the desk found itself (e.g.
         naming who labeled the item, from the store), or None for :data:`REASONS`'s.
+    overlap : callable, optional
+        ``overlap()``: the project's double labeling (:class:`Overlap`), or None for none;
+        asked with ``exclude``. Defaults to ``commit.overlap`` when the commit hook has one
+        (:class:`~labelwise.dashboard.card_store.StoreCommit`), so a store-backed desk hands
+        out second answers without further wiring.
 
     Notes
     -----
@@ -249,8 +310,15 @@ class Desk:
                  accuracy: Callable[[LabelingSession], float | None] | None = None,
                  exclude: Callable[[], Iterable[int]] | None = None,
                  explain: Callable[[Answer, str], str | None] | None = None,
-                 vouch: Callable[[Answer], bool] | None = None) -> None:
+                 vouch: Callable[[Answer], bool] | None = None,
+                 overlap: Callable[[], Overlap | None] | None = None) -> None:
         self.session = session
+        self.overlap = overlap if overlap is not None else getattr(commit, "overlap", None)
+        self._overlap: Overlap | None = None
+        #: Labeled items offered for a second answer -> the label the desk saw then.
+        self._second: dict[int, Hashable] = {}
+        #: Items this desk's cards answered as second answers (not undone here).
+        self._second_answered: set[int] = set()
         self.vouch = vouch
         self.explain = explain
         self.exclude = exclude
@@ -269,7 +337,7 @@ class Desk:
         for label in [*classes, *session.classes]:
             self._add_class(label)
         self._refresh_excluded()
-        self._current = choose_next(session, self.skipped, self._excluded)
+        self._current = self._choose(session, self.skipped, self._overlap)
 
     # -- reading ---------------------------------------------------------------------------
     def offer(self) -> Offer:
@@ -328,6 +396,11 @@ class Desk:
             self._offered.add(int(item))
             self._changed()
             return True
+
+    def second_items(self, offer: Offer | None = None) -> set[int]:
+        """The items of ``offer`` (default: the current one) offered for a second answer:
+        labeled already, so the store cannot reserve them (``claim_offer`` passes them)."""
+        return {i for i in self.offered_items(offer) if self.session.is_labeled(i)}
 
     def offered_items(self, offer: Offer | None = None) -> list[int]:
         """The items ``offer`` (default: the current one) may put on screen: the current item
@@ -393,12 +466,15 @@ class Desk:
             last = history[-1] if history else None
             if last is None or last.item != answer.item:
                 return "nothing-to-undo"
+            if last.item in self._second_answered:
+                # Unlabeling would drop the first labeler's answer from the current label.
+                return "second-answer"
             if last.kind == "label" and session.labels.get(answer.item) != last.label:
                 return "labeled"  # relabeled or undone elsewhere since
             return None
         if answer.item not in self._offered and not (self.vouch and self.vouch(answer)):
             return "stale"
-        if session.is_labeled(answer.item):
+        if session.is_labeled(answer.item) and not self._second_open(answer.item):
             return "labeled"
         if answer.kind == "label" and answer.label not in self.classes:
             return "unknown-class"
@@ -410,12 +486,16 @@ class Desk:
             last = history.pop()
             if last.kind == "label":
                 self.session.unlabel(last.item)
+                self._note_answer(last.item, None)
             elif last.item in self.skipped:
                 self.skipped.remove(last.item)
             self._current = last.item  # the undone item is the one to look at again
         else:
+            if self.session.is_labeled(answer.item):  # the desk accepted a second answer
+                self._second_answered.add(answer.item)
             if answer.kind == "label":
                 self.session.label(answer.item, answer.label)
+                self._note_answer(answer.item, answer.label)
             else:
                 self.skipped.append(answer.item)
             history.append(answer)
@@ -424,28 +504,76 @@ class Desk:
         self._changed()
 
     def _available(self, item: int | None) -> bool:
-        return (item is not None and not self.session.is_labeled(item)
+        return (item is not None and not self._taken(item)
                 and item not in self.skipped and item not in self._excluded)
+
+    def _taken(self, item: int) -> bool:
+        """Labeled, and not (or no longer) to be offered for this desk's second answer: once
+        the share is met the desk moves on, though an answer already given still counts."""
+        return self.session.is_labeled(item) and not (
+            self._second_open(item) and self._overlap is not None and self._overlap.due > 0)
+
+    def _second_open(self, item: int) -> bool:
+        """Whether labeled ``item`` was offered for a second answer, still has the label the
+        desk saw then, and still has one answer, not this labeler's."""
+        return (item in self._second and self.session.labels.get(item) == self._second[item]
+                and self._overlap is not None and item in self._overlap.candidates)
+
+    def _note_second(self, items: Iterable[int | None]) -> None:
+        """Remember the label seen on each labeled item about to be offered (a second
+        answer is accepted only while the item keeps it)."""
+        for item in items:
+            if item is not None and self.session.is_labeled(item):
+                self._second[item] = self.session.labels[item]
+
+    def _note_answer(self, item: int, label: Hashable | None) -> None:
+        # This desk's own answers count at once, as in the previews (no store round trip).
+        if self._overlap is not None:
+            self._overlap = self._overlap.answered(item, label)
 
     def _refresh_excluded(self) -> None:
         self._excluded = set() if self.exclude is None else set(self.exclude())
+        self._overlap = None if self.overlap is None else self.overlap()
+
+    def _choose(self, session: LabelingSession, skipped: Sequence[int],
+                overlap: Overlap | None) -> int | None:
+        """A due second answer first (least sure candidate), else the session's pick."""
+        second = self._second_pick(session, skipped, overlap)
+        if second is not None:
+            if session is self.session:  # a branch's picks are noted when offered
+                self._note_second([second])
+            return second
+        return choose_next(session, skipped, self._excluded)
+
+    def _second_pick(self, session: LabelingSession, skipped: Sequence[int],
+                     overlap: Overlap | None) -> int | None:
+        if overlap is None or overlap.share <= 0 or overlap.due <= 0:
+            return None
+        banned = set(skipped) | self._excluded
+        items = sorted(i for i in overlap.candidates
+                       if 0 <= i < session.n_items and i not in banned and session.is_labeled(i))
+        if not items:
+            return None
+        # Own generator for ties (overlap_items' seed): the session's draws stay untouched.
+        order = overlap_items(session.predict_proba(items), np.arange(len(items)), 1.0)
+        return items[int(order[0])]
 
     def _next_current(self) -> int | None:
         pool = self.session.pool
         if len(pool) and set(pool.tolist()) <= set(self.skipped):
             self.skipped.clear()  # only skipped items are left: they come round again
-        return choose_next(self.session, self.skipped, self._excluded)
+        return self._choose(self.session, self.skipped, self._overlap)
 
     def _move_on_if_taken(self) -> None:
         """After a refusal: if the current item was labeled elsewhere, offer another."""
-        if self._current is not None and self.session.is_labeled(self._current):
+        if self._current is not None and self._taken(self._current):
             self._current = self._next_current()
             self._changed()
 
     def _make_offer(self) -> Offer:
         self._refresh_excluded()
-        if self._current is not None and self._current in self._excluded:
-            self._current = self._next_current()
+        if self._current is not None and not self._available(self._current):
+            self._current = self._next_current()  # excluded now, or its second answer given
         session, item = self.session, self._current
         after_label: tuple[Preview, ...] = ()
         after_skip = None
@@ -455,10 +583,11 @@ class Desk:
         offered = [item, *(p.item for p in after_label),
                    None if after_skip is None else after_skip.item]
         self._offered.update(i for i in offered if i is not None)
+        self._note_second(offered)
         undo_items = {desk_id: history[-1].item
                       for desk_id, history in self._history.items() if history}
         return Offer(
-            version=self.version, current=preview_of(session, item),
+            version=self.version, current=self._blind_preview(session, item),
             classes=tuple(self.classes), after_label=after_label, after_skip=after_skip,
             n_labeled=session.n_labeled, n_items=session.n_items,
             accuracy=None if self.accuracy is None else self.accuracy(session),
@@ -467,15 +596,25 @@ class Desk:
     def _preview_after(self, item: int, label: Hashable | None) -> Preview:
         """The next item if ``item`` were labeled ``label`` (None: skipped), on a copy."""
         branch = self._copy_session()
-        skipped = list(self.skipped)
+        skipped, overlap = list(self.skipped), self._overlap
         if label is None:
             skipped.append(item)
         else:
             branch.label(item, label)
+            overlap = None if overlap is None else overlap.answered(item, label)
         pool = branch.pool
         if len(pool) and set(pool.tolist()) <= set(skipped):
             skipped = []
-        return preview_of(branch, choose_next(branch, skipped, self._excluded))
+        return self._blind_preview(branch, self._choose(branch, skipped, overlap))
+
+    def _blind_preview(self, session: LabelingSession, item: int | None) -> Preview:
+        """:func:`preview_of`, but a labeled item (offered for a second answer) is predicted
+        without its own label: its prediction must not give the first answer away."""
+        if item is None or not session.is_labeled(item):
+            return preview_of(session, item)
+        blind = session if session is not self.session else self._copy_session()
+        blind.unlabel(item)
+        return preview_of(blind, item)
 
     def _copy_session(self) -> LabelingSession:
         session = self.session

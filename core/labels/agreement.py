@@ -343,3 +343,56 @@ def set_overlap_share(store: LabelStore, project: str | Project, share: float) -
     """Store a project's double labeling share with its other settings; the updated project."""
     share = check_share(share)
     return store.change_settings(project, lambda settings: {**settings, OVERLAP_SETTING: share})
+
+
+@dataclass(frozen=True)
+class SecondAnswers:
+    """Result of :func:`second_answer_due`.
+
+    Attributes
+    ----------
+    due : int
+        How many second answers the project still wants (0 or more).
+    candidates : tuple
+        The items ``who`` may give one: answered by exactly one labeler, not ``who`` (in the
+        order of the answers' items). Listed whether or not any answer is due.
+    """
+
+    due: int
+    candidates: tuple
+
+
+def second_answer_due(answers: pd.DataFrame, share: float, who: str) -> SecondAnswers:
+    """How many second answers are due, and the items labeler ``who`` may give one to.
+
+    ``due = max(0, ceil(share * answered) - doubled)``, where ``answered`` counts the items
+    with an answer from anyone and ``doubled`` those with answers from two or more labelers:
+    double labeling asks for a second answer on ``share`` of the answered items, so each
+    answer that doubles an item uses up one, and new first answers make room for more.
+
+    Parameters
+    ----------
+    answers : DataFrame
+        Columns ``item``, ``labeler``, ``label`` (e.g. :func:`answers_table`); one answer per
+        item and labeler.
+    share : float
+        The project's double labeling share, from 0 to 1 (:func:`overlap_share`).
+    who : str
+        The labeler who would give the second answers: never offered their own items.
+
+    Returns
+    -------
+    SecondAnswers
+        ``due`` and ``candidates`` (see :class:`SecondAnswers`).
+    """
+    share = check_share(share)
+    if not isinstance(who, str) or not who:
+        raise InvalidInputError(f"who must be a labeler's name, got {who!r}")
+    answers = _check_answers(answers)
+    labelers = answers.groupby("item", sort=True)["labeler"].agg(lambda names: set(names))
+    n_labelers = labelers.map(len)
+    # ceil with the same tolerance as overlap_items: 0.1 * 30 is 3, not 4.
+    wanted = math.ceil(share * len(labelers) - 1e-9)
+    due = max(0, wanted - int((n_labelers >= 2).sum()))
+    once = labelers[(n_labelers == 1) & labelers.map(lambda names: who not in names)]
+    return SecondAnswers(due, tuple(once.index.tolist()))
