@@ -75,7 +75,9 @@ def test_fingerprint_follows_vectors_and_ids_not_ground_truth():
 def test_pack_datasets_hand_out_their_stored_graph_and_density():
     ds = load_dataset("digits")
     assert ds.pool_folder is not None and ds.pool_folder.parent.name == "pools"
-    np.testing.assert_array_equal(ds.density, pool_density(ds.vectors, "knn", normalize=True))
+    # Shipped: computed on another CPU, so equal up to float32 rounding of the similarities.
+    np.testing.assert_allclose(ds.density, pool_density(ds.vectors, "knn", normalize=True),
+                               rtol=0, atol=1e-6)
     assert isinstance(ds.graph, PoolGraph) and ds.graph.n_items == len(ds)
     assert ds.graph is ds.graph  # loaded once
     assert ds.pool_parts().graph is ds.graph

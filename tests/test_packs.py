@@ -3,6 +3,7 @@ shared source, size budget."""
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -49,10 +50,14 @@ def sentiment_e5():
 
 
 def assert_same_graph(stored, built):
+    """The same graph, up to float32 rounding of the similarities (it differs by CPU: see
+    :func:`assert_same_file`)."""
     np.testing.assert_array_equal(stored.neighbors, built.neighbors)
-    np.testing.assert_array_equal(stored.similarities, built.similarities)
-    assert stored.bandwidth == built.bandwidth
-    assert (stored.weights != built.weights).nnz == 0
+    np.testing.assert_allclose(stored.similarities, built.similarities, rtol=0, atol=1e-6)
+    assert stored.bandwidth == pytest.approx(built.bandwidth, rel=1e-5)
+    np.testing.assert_array_equal(stored.weights.indptr, built.weights.indptr)
+    np.testing.assert_array_equal(stored.weights.indices, built.weights.indices)
+    np.testing.assert_allclose(stored.weights.data, built.weights.data, rtol=1e-5, atol=0)
 
 
 def test_fruits_pack_holds_every_photo_with_its_group(fruits_dir, fruits):
@@ -161,7 +166,42 @@ def test_rebuilding_a_pack_writes_the_same_bytes(tmp_path):
                                if f.is_file())
         assert any(f.startswith("pools/") for f in files)
         for file in files:
-            assert (out / file).read_bytes() == (shipped / file).read_bytes(), file
+            assert_same_file(out / file, shipped / file)
+
+
+def assert_close_values(got, want, where: str) -> None:
+    """JSON values equal, floats to a relative 1e-5 (e.g. a graph's bandwidth)."""
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and got.keys() == want.keys(), where
+        for key in want:
+            assert_close_values(got[key], want[key], f"{where}: {key}")
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), where
+        for a, b in zip(got, want, strict=True):
+            assert_close_values(a, b, where)
+    elif isinstance(want, float) and not isinstance(want, bool):
+        assert got == pytest.approx(want, rel=1e-5), where
+    else:
+        assert got == want, where
+
+
+def assert_same_file(built: Path, shipped: Path) -> None:
+    """The same bytes; float arrays the same up to float32 rounding, which differs by CPU
+    (the BLAS kernel of the similarities: seen on an AMD EPYC against the CPU that built the
+    shipped packs, 142 of 1,797 densities 5e-8 apart)."""
+    if shipped.suffix == ".json":
+        assert_close_values(json.loads(built.read_text()), json.loads(shipped.read_text()),
+                            str(shipped))
+        return
+    if shipped.suffix != ".npy":
+        assert built.read_bytes() == shipped.read_bytes(), shipped
+        return
+    got, want = np.load(built, allow_pickle=False), np.load(shipped, allow_pickle=False)
+    assert got.dtype == want.dtype and got.shape == want.shape, shipped
+    if np.issubdtype(want.dtype, np.floating):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-6, err_msg=str(shipped))
+    else:
+        np.testing.assert_array_equal(got, want, err_msg=str(shipped))
 
 
 def test_data_folder_stays_under_120_mb():
@@ -191,9 +231,10 @@ def test_stored_pools_equal_what_the_dashboard_and_a_graph_build_compute(name):
     for vectors, parts in ((dataset.vectors, dataset.pool_parts()),
                            (pool := holdout_split(dataset).pool.vectors,
                             pool_parts_for(pool, cache=False))):
-        # Bit for bit what dashboard/state.py's density() computes.
-        np.testing.assert_array_equal(parts.density,
-                                      pool_density(vectors, "knn", normalize=True))
+        # What dashboard/state.py's density() computes: bit for bit on the CPU that built the
+        # pack, to float32 rounding on others (see assert_same_file).
+        np.testing.assert_allclose(parts.density, pool_density(vectors, "knn", normalize=True),
+                                   rtol=0, atol=1e-6)
         assert_same_graph(parts.graph, PoolGraph.build(as_unit_rows(vectors)))
 
 
@@ -201,7 +242,8 @@ def test_stored_pools_equal_what_the_dashboard_and_a_graph_build_compute(name):
 def test_fruits_stored_density_equals_the_hnsw_density_of_the_dashboard(fruits):
     pool = holdout_split(fruits).pool.vectors
     parts = pool_parts_for(pool, cache=False)
-    np.testing.assert_array_equal(parts.density, pool_density(pool, "knn", normalize=True))
+    np.testing.assert_allclose(parts.density, pool_density(pool, "knn", normalize=True),
+                               rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("seed", range(5))
