@@ -152,18 +152,24 @@ def latest_answers(session: LabelingSession, who: str, limit: int = 10) -> list[
     return out
 
 
-def relabel(desk: Desk, who: str, item: int, label: Hashable) -> None:
+def relabel(desk: Desk, who: str, item: int, label: Hashable, *,
+            shown: Hashable | None = None) -> None:
     """Change the label of labeled pool ``item`` to ``label`` in the store, then in the desk.
 
     Refused (:class:`AnswerRefused`, the desk learning the other change at once) like a card's
     answer if the store's label is no longer the one this desk shows ("changed since by
-    <who>"), or if ``label`` is not one of the desk's classes.
+    <who>"), or if ``label`` is not one of the desk's classes. ``shown``: the label the
+    person changed from (e.g. a history box's); if the desk's label is no longer that one the
+    change is refused too, and ``label == shown`` changes nothing (a redrawn box reporting its
+    old value must not set an item back to it).
     """
     session = desk.session
     link = session.project_link
     seen = session.labels.get(item)
+    if shown is not None and label == shown:
+        return
     stored, changed_by = stored_state(session, item)
-    if seen is None or stored != seen:
+    if seen is None or stored != seen or (shown is not None and seen != shown):
         desk.sync(sync_count)
         raise AnswerRefused("labeled", f"changed since by {changed_by or 'someone'}: "
                                        f"not relabeled")

@@ -434,6 +434,15 @@ def test_history_lists_latest_answers_and_relabels_only_what_nobody_changed_sinc
     with pytest.raises(AnswerRefused):
         relabel(desk, "ana", done[2], "no such class")
     assert stored(store)[str(done[2])] == "a"
+    # A history box drawn when done[2] was "a", reporting after the desk changed it to "b":
+    # its old value sets nothing back, and a change from the stale "a" is refused.
+    relabel(desk, "ana", done[2], "b")
+    relabel(desk, "ana", done[2], "a", shown="a")
+    assert stored(store)[str(done[2])] == "b"
+    with pytest.raises(AnswerRefused, match="changed since"):
+        relabel(desk, "ana", done[2], "b", shown="a")
+    relabel(desk, "ana", done[2], "a", shown="b")
+    assert stored(store)[str(done[2])] == "a"
 
 
 def test_page_history_changes_a_label_in_the_store(own_folder):

@@ -33,6 +33,7 @@ from labelwise.dashboard.card_store import (
 )
 from labelwise.dashboard.desk import AnswerRefused, Desk
 from labelwise.dashboard.labeling import DEFAULT_MODEL, MODELS, LabelDesk, Settings
+from labelwise.dashboard.review_desk import MIN_REVIEW_LABELS, ReviewDesk, reviewable
 
 SEED = 0
 DESK_KEY = "card_desk"
@@ -40,6 +41,15 @@ DESK_KEY = "card_desk"
 HISTORY = 10
 HISTORY_MESSAGE = "card_history_message"
 CARD_KEY = "label_card"
+#: The sidebar's mode: label new items, or walk the review queue of likely mistakes.
+MODE_KEY = "card_mode"
+LABEL_MODE, REVIEW_MODE = "Label", "Review likely mistakes"
+REVIEW_KEY = "card_review_desk"
+#: The review card has its own key, so it is a card of its own in the browser (its queue of
+#: answers and its undo never mix with the labeling card's).
+REVIEW_CARD_KEY = "label_card_review"
+#: How many rows of the review queue the page lists under the card.
+QUEUE_SHOWN = 50
 
 
 def browser_session_id() -> str:
@@ -76,6 +86,16 @@ def sidebar_model() -> str:
              "neighbour graph. auto: whichever predicts the labels better (leave-one-out).")
     state.remember("card_model")
     return model if model in MODELS else DEFAULT_MODEL
+
+
+def sidebar_mode() -> str:
+    """Label (new items) or review (the likely mistakes among the labeled ones)."""
+    mode = st.sidebar.radio(
+        "Mode", (LABEL_MODE, REVIEW_MODE), key=state.keep(MODE_KEY, LABEL_MODE),
+        help="Review walks the labels most likely wrong (each judged by the other labels), "
+             "most suspect first: keep, change or skip each with the card's keys.")
+    state.remember(MODE_KEY)
+    return mode if mode in (LABEL_MODE, REVIEW_MODE) else LABEL_MODE
 
 
 class CardDesk:
@@ -173,6 +193,72 @@ def keep_reservations(card: CardDesk) -> None:
         st.rerun(scope="app")
 
 
+def get_review_desk(card: CardDesk, who: str) -> ReviewDesk | None:
+    """The review of this tab, started (its queue computed) on the first run in review
+    mode; None while the project has too few labels to review."""
+    review = st.session_state.get(REVIEW_KEY)
+    if review is not None and review.desk is card.desk and review.who == who:
+        return review
+    card.desk.sync(sync_count)  # the queue judges the latest labels
+    if not reviewable(card.desk.session):
+        return None
+    # Reviews show labeled items only: the labeling card's items are free for others
+    # meanwhile (Label mode claims again on its next run).
+    card.reservations.release()
+    with st.spinner("Ranking the labels by how likely they are wrong..."):
+        review = ReviewDesk(card.desk, who)
+    st.session_state[REVIEW_KEY] = review
+    return review
+
+
+def refresh_review(review: ReviewDesk | None) -> tuple[list, str | None] | None:
+    """One review run's store work: the review card's answers in, then others' labels."""
+    if review is None:
+        return None
+    received = receive_outbox(review, REVIEW_CARD_KEY)
+    review.sync(sync_count)
+    return received
+
+
+def show_queue(review: ReviewDesk) -> None:
+    """The review queue in its order, as plain text (labels and ids are user text)."""
+    ids = review.session.project_link.ids
+    lines = [f"{s.rank}. {ids[s.item]} \u2014 labeled {s.label}, suggested "
+             f"{'none' if s.suggested is None else s.suggested}, score {s.score:.2f}"
+             for s in review.queue[:QUEUE_SHOWN]]
+    more = len(review.queue) - QUEUE_SHOWN
+    with st.expander(f"The review queue ({len(review.queue)} labels, most suspect first)"):
+        st.text("\n".join(lines) + (f"\n... and {more} more" if more > 0 else ""))
+
+
+def review_page(card: CardDesk, review: ReviewDesk | None, received, scope: str,
+                who: str) -> None:
+    """The Label page in review mode: the card walks the queue of likely mistakes."""
+    st.caption("Review: the class keys set the label (the current label's key keeps it) · "
+               "Enter or space keeps the current label · s skips · u undoes your latest "
+               "review answer. The card's Model line is the current label, with the "
+               "probability the other labels give it.")
+    show_progress(card.progress())
+    if review is None:
+        st.info(f"Review needs labeled items: label at least {MIN_REVIEW_LABELS} first "
+                f"({card.desk.session.n_labeled} so far).")
+        return
+    run = labeling_card(review, review.view_of(card.views), scope=f"{scope}|review",
+                        key=REVIEW_CARD_KEY, received=received)
+    counts = review.counts()
+    if run.offer.current.item is None:
+        others = f", {counts['gone']} relabeled by others meanwhile" if counts["gone"] else ""
+        st.success(f"Review done: {counts['kept']} kept, {counts['changed']} changed, "
+                   f"{counts['skipped']} skipped{others}. Undo (u) brings your latest review "
+                   "answer back; switch to Label and back for a new queue.")
+    st.caption(f"Reviewing as {widgets.escape_markdown(who)} · {run.offer.n_labeled} of "
+               f"{run.offer.n_items} in the queue walked · {counts['kept']} kept, "
+               f"{counts['changed']} changed")
+    show_queue(review)
+    # No editable history here: a review answer changes the label of an item that list
+    # shows, and a redrawn select box then reported its old value, relabeling the item back.
+
+
 def show_progress(progress) -> None:
     """Labeled of the pool, the model in use, its estimated accuracy and the stopping advice
     (:meth:`labelwise.LabelingSession.progress`)."""
@@ -189,11 +275,11 @@ def show_progress(progress) -> None:
                f"{widgets.escape_markdown(progress.model_reason)}")
 
 
-def change_label(card: CardDesk, who: str, item: int, key: str) -> None:
-    """History selectbox callback: relabel ``item`` through the store (refused if someone
-    changed it since)."""
+def change_label(card: CardDesk, who: str, item: int, key: str, shown) -> None:
+    """History selectbox callback: relabel ``item`` from the ``shown`` label through the store
+    (refused if anyone changed it since the box was drawn)."""
     try:
-        relabel(card.desk, who, item, st.session_state[key])
+        relabel(card.desk, who, item, st.session_state[key], shown=shown)
     except (AnswerRefused, LabelwiseError) as exc:
         st.session_state[HISTORY_MESSAGE] = str(getattr(exc, "message", exc))
 
@@ -221,7 +307,7 @@ def show_history(card: CardDesk, who: str) -> None:
         options = classes if label in classes else [*classes, label]
         choice.selectbox("Label", options, index=options.index(label), key=key,
                          label_visibility="collapsed", format_func=str,
-                         on_change=change_label, args=(card, who, item, key))
+                         on_change=change_label, args=(card, who, item, key, label))
 
 
 def add_class(card: CardDesk) -> None:
@@ -237,11 +323,17 @@ def page() -> None:
         dataset = state.current_dataset()
         project, who = sidebar_project(source, dataset)
         model = sidebar_model()
+        mode = sidebar_mode()
         if not auth.can(auth.current_user(), "label", project):
             st.error("Your account may not label this project.")
             return
         card = get_card_desk(source, dataset, project, who, model)
-        received = card.refresh()
+        if mode == REVIEW_MODE:
+            review = get_review_desk(card, who)
+            received = refresh_review(review)
+        else:
+            st.session_state.pop(REVIEW_KEY, None)  # the next review computes a new queue
+            received = card.refresh()
     except DatasetMismatchError as exc:
         state.show_error(exc)
         st.info("Type another project name in the sidebar to start a new project.")
@@ -250,6 +342,9 @@ def page() -> None:
         state.show_error(exc)
         return
     st.title(f"Label · {widgets.escape_markdown(dataset.name)}")
+    if mode == REVIEW_MODE:
+        review_page(card, review, received, f"{source.key}|{project}", who)
+        return
     st.caption("Keys: 1-9, 0 and letters for the classes · Enter or space accepts the model's "
                "prediction · s skips · u undoes your latest answer.")
     show_progress(card.progress())
