@@ -89,8 +89,8 @@ def records(n: int, graph_only: int, knn_only: int) -> tuple[np.ndarray, ...]:
 
 
 @pytest.mark.parametrize("graph_only, knn_only, want", [
-    (4, 0, "graph"), (3, 0, "knn"), (6, 1, "graph"), (5, 1, "knn"), (8, 2, "graph"),
-    (3, 3, "knn"), (0, 0, "knn"), (0, 5, "knn")])
+    (3, 0, "graph"), (2, 0, "knn"), (5, 1, "graph"), (4, 1, "knn"), (6, 2, "graph"),
+    (5, 2, "knn"), (8, 3, "graph"), (3, 3, "knn"), (0, 0, "knn"), (0, 5, "knn")])
 def test_the_graph_needs_a_clear_win_on_the_discordant_items(monkeypatch, graph_only, knn_only,
                                                              want):
     choice = fake_choice(monkeypatch, *records(12, graph_only, knn_only))
