@@ -116,6 +116,7 @@ _LAZY = {
     "more_like_this": "engine.quality",
     "near_duplicate_groups": "engine.quality",
     "similar_pairs": "engine.quality",
+    "graph_duplicate_groups": "engine.quality",
     "groups_of_pairs": "engine.quality",
     "nearest_similarities": "engine.quality",
     "suggest_threshold": "engine.quality",
@@ -155,6 +156,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load lazily
     from .engine.graph import GraphModel, ModelChoice, PoolGraph, choose_model
     from .engine.policies import FixedPolicy, Policy, RandomPolicy
     from .engine.quality import (
+        graph_duplicate_groups,
         groups_of_pairs,
         more_like_this,
         near_duplicate_groups,
@@ -300,6 +302,7 @@ __all__ = [
     "expand_strategies",
     "export_project",
     "get_encoder",
+    "graph_duplicate_groups",
     "groups_of_pairs",
     "guess_columns",
     "holdout_accuracy",

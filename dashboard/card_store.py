@@ -181,6 +181,37 @@ def relabel(desk: Desk, who: str, item: int, label: Hashable, *,
     desk.sync(sync_count)
 
 
+def label_copies(desk: Desk, who: str, item: int) -> tuple[int, int | None]:
+    """Give the unlabeled near-copies of labeled ``item`` its label, as one event group in the
+    store (one transaction, undoable as a whole by :func:`undo_copies`); how many were
+    labeled, and the group's id (None when there was none to label).
+
+    Copies reserved by another session are left out (someone has one on screen).
+    """
+    session = desk.session
+    label = session.labels.get(item)
+    if label is None:
+        raise AnswerRefused("labeled", "this item has no label (any more): nothing to copy")
+    held = set(desk.exclude()) if desk.exclude is not None else set()
+    copies = [c for c in desk.copies_of(item) if c not in held]
+    if not copies:
+        return 0, None
+    link = session.project_link
+    group = link.store.record_group(link.project, [(link.ids[c], label) for c in copies],
+                                    who=who)
+    desk.sync(sync_count)
+    return len(copies), group
+
+
+def undo_copies(desk: Desk, who: str, group: int):
+    """Undo a :func:`label_copies` group in the store (refused, with the store's message, if
+    someone changed one of its items since), then bring the desk up to date."""
+    link = desk.session.project_link
+    result = link.store.undo_group(link.project, group, who=who)
+    desk.sync(sync_count)
+    return result
+
+
 def refusal_message(answer: Answer, changed_by: str | None) -> str:
     """What the card says when the store has another label than the desk saw."""
     who = changed_by or "someone"

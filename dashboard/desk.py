@@ -311,8 +311,14 @@ class Desk:
                  exclude: Callable[[], Iterable[int]] | None = None,
                  explain: Callable[[Answer, str], str | None] | None = None,
                  vouch: Callable[[Answer], bool] | None = None,
-                 overlap: Callable[[], Overlap | None] | None = None) -> None:
+                 overlap: Callable[[], Overlap | None] | None = None,
+                 copies: Sequence[np.ndarray] = ()) -> None:
         self.session = session
+        #: Near-duplicate group of each pool item (-1: none): once one item of a group is
+        #: labeled, its copies are not suggested (labels are not spent on copies).
+        self._copy_group = np.full(session.n_items, -1, dtype=np.int64)
+        for number, group in enumerate(copies):
+            self._copy_group[np.asarray(group, dtype=np.int64)] = number
         self.overlap = overlap if overlap is not None else getattr(commit, "overlap", None)
         self._overlap: Overlap | None = None
         #: Labeled items offered for a second answer -> the label the desk saw then.
@@ -543,7 +549,30 @@ class Desk:
             if session is self.session:  # a branch's picks are noted when offered
                 self._note_second([second])
             return second
+        copies = self._copies_of_labeled(session)
+        if copies:
+            pick = choose_next(session, skipped, self._excluded | copies)
+            if pick is not None:
+                return pick
+            # Only copies (or reserved items) are left: offer them rather than nothing.
         return choose_next(session, skipped, self._excluded)
+
+    def _copies_of_labeled(self, session: LabelingSession) -> set[int]:
+        """Unlabeled items of the near-duplicate groups that have a labeled item."""
+        groups = np.unique(self._copy_group[session.labeled])
+        groups = groups[groups >= 0]
+        if not groups.size:
+            return set()
+        members = np.flatnonzero(np.isin(self._copy_group, groups))
+        return {int(i) for i in members if not session.is_labeled(int(i))}
+
+    def copies_of(self, item: int) -> list[int]:
+        """The unlabeled near-duplicates of pool ``item`` (its group's other items)."""
+        group = self._copy_group[item]
+        if group < 0:
+            return []
+        return [int(i) for i in np.flatnonzero(self._copy_group == group)
+                if i != item and not self.session.is_labeled(int(i))]
 
     def _second_pick(self, session: LabelingSession, skipped: Sequence[int],
                      overlap: Overlap | None) -> int | None:

@@ -468,3 +468,38 @@ def test_page_history_changes_a_label_in_the_store(own_folder):
             f"card_hist_4|{second!r}"]
     finally:
         store.close()
+
+
+def test_near_copies_get_the_label_in_one_group_and_its_undo_respects_later_changes(store):
+    from labelwise.dashboard.card_store import label_copies, undo_copies
+
+    dataset = blobs()
+    session = resume_session(store, PROJECT, dataset, "U*I*D", seed=0)
+    reservations = Reservations(session, "s1")
+    commit = StoreCommit(session, "ana")
+    first = hold_offer(Desk(session, CLASSES), reservations)
+    group = [first, *[i for i in range(len(dataset)) if i != first][:3]]
+    desk = Desk(session, CLASSES, commit=commit, exclude=reservations.held_by_others,
+                copies=[np.array(sorted(group))])
+    item = hold_offer(desk, reservations)
+    assert answer(desk, 1, item, label="a").saved
+    copies = desk.copies_of(item)
+    assert sorted(copies) == sorted(set(group) - {item})
+    count, group_id = label_copies(desk, "ana", item)
+    assert count == 3 and desk.copies_of(item) == []
+    events = store.events(PROJECT)
+    mine = events[events["group_id"] == group_id]
+    assert sorted(mine["item_id"]) == sorted(str(i) for i in copies)
+    assert set(mine["who"]) == {"ana"} and set(mine["label"]) == {"a"}
+    assert all(desk.session.labels[i] == "a" for i in copies)
+    # Undone as a whole: the copies are unlabeled again, and suggested no more (item has "a").
+    assert undo_copies(desk, "ana", group_id).undone
+    assert all(not desk.session.is_labeled(i) for i in copies)
+    assert sorted(desk.copies_of(item)) == sorted(copies)
+    # Again, and ben changes one copy meanwhile: the undo is refused and changes nothing
+    # (any later change to one of its items blocks it, so nobody's later answer is erased).
+    _, group_id = label_copies(desk, "ana", item)
+    store.record(PROJECT, str(copies[0]), "label", "b", who="ben")
+    refused = undo_copies(desk, "ana", group_id)
+    assert not refused.undone and "ben" in refused.message
+    assert stored(store)[str(copies[1])] == "a" and stored(store)[str(copies[0])] == "b"

@@ -325,6 +325,31 @@ def near_duplicate_groups(vectors, threshold: float, *, n_neighbors: int = DUPLI
     return groups_of_pairs(pairs, len(rows) if rows is not None else len(index))
 
 
+def graph_duplicate_groups(graph: Any, threshold: float | None = None) -> list[np.ndarray]:
+    """Near-duplicate groups of a pool from its :class:`~labelwise.engine.graph.PoolGraph`.
+
+    The graph's neighbour lists are the search :func:`near_duplicate_groups` would do (its 10
+    nearest others per item), so a shipped or cached graph gives the groups without a new
+    search: what the Label page uses to keep copies of labeled items out of the suggestions.
+    ``threshold`` defaults to :func:`suggest_threshold` of the graph's top-1 similarities.
+    Same groups and order as :func:`near_duplicate_groups` over the same neighbour lists.
+    """
+    import pandas as pd
+
+    idx, sims = graph.neighbors, graph.similarities
+    n = len(idx)
+    if n < 2 or idx.shape[1] == 0:
+        return []
+    threshold = (suggest_threshold(top1=sims[:, 0].astype(np.float64)) if threshold is None
+                 else _check_threshold(threshold))
+    src = np.repeat(np.arange(n), idx.shape[1])
+    dst, sim = idx.ravel(), sims.ravel().astype(np.float64)
+    keep = (sim >= threshold) & (dst != src)
+    pairs = pd.DataFrame({"a": np.minimum(src[keep], dst[keep]),
+                          "b": np.maximum(src[keep], dst[keep])})
+    return groups_of_pairs(pairs, n)
+
+
 def groups_of_pairs(pairs: pd.DataFrame, n_items: int) -> list[np.ndarray]:
     """Connected components (two or more items) of ``pairs`` (columns ``a``, ``b``).
 

@@ -12,7 +12,12 @@ import uuid
 
 import streamlit as st
 
-from labelwise import DatasetMismatchError, LabelwiseError, holdout_accuracy
+from labelwise import (
+    DatasetMismatchError,
+    LabelwiseError,
+    graph_duplicate_groups,
+    holdout_accuracy,
+)
 from labelwise.dashboard import auth, persistence, state, widgets
 from labelwise.dashboard.card import (
     ItemViews,
@@ -26,10 +31,12 @@ from labelwise.dashboard.card_store import (
     Reservations,
     StoreCommit,
     claim_offer,
+    label_copies,
     latest_answers,
     relabel,
     sync_count,
     tab_holder,
+    undo_copies,
 )
 from labelwise.dashboard.desk import AnswerRefused, Desk
 from labelwise.dashboard.labeling import DEFAULT_MODEL, MODELS, LabelDesk, Settings
@@ -122,7 +129,9 @@ class CardDesk:
         commit = StoreCommit(session, who)
         self.desk = Desk(session, split.pool.classes, commit=commit, accuracy=accuracy,
                          exclude=self.reservations.held_by_others, explain=commit.explain,
-                         vouch=self.reservations.vouch)
+                         vouch=self.reservations.vouch,
+                         # Near-duplicates from the stored graph: no label spent on a copy.
+                         copies=() if parts.graph is None else graph_duplicate_groups(parts.graph))
         self.desk.skipped.extend(resumed.skipped)
         self.views = ItemViews(split.pool)
         self.project = project
@@ -284,6 +293,49 @@ def change_label(card: CardDesk, who: str, item: int, key: str, shown) -> None:
         st.session_state[HISTORY_MESSAGE] = str(getattr(exc, "message", exc))
 
 
+COPIES_MESSAGE = "card_copies_message"
+COPIES_GROUP = "card_copies_group"
+
+
+def show_copies(card: CardDesk, who: str) -> None:
+    """The near-copies of the labeler's latest item: not suggested, labeled in one click."""
+    message = st.session_state.pop(COPIES_MESSAGE, None)
+    if message:
+        st.info(widgets.escape_markdown(message))
+    if st.session_state.get(COPIES_GROUP) is not None:
+        st.button("Undo the near-copies' labels", key="card_copies_undo",
+                  on_click=take_back_copies, args=(card, who))
+    latest = latest_answers(card.desk.session, who, 1)
+    copies = card.desk.copies_of(latest[0]) if latest else []
+    if not copies:
+        return
+    label = card.desk.session.labels[latest[0]]
+    st.caption(f"Your latest item has {len(copies)} near-copies in the pool (cosine similarity "
+               "above the pool's suggested near-duplicate threshold); they are not suggested.")
+    st.button(f"Give them “{widgets.escape_markdown(str(label))}” too", key="card_copies",
+              on_click=give_copies, args=(card, who, latest[0]))
+
+
+def give_copies(card: CardDesk, who: str, item: int) -> None:
+    try:
+        count, group = label_copies(card.desk, who, item)
+        st.session_state[COPIES_GROUP] = group
+        st.session_state[COPIES_MESSAGE] = f"{count} near-copies labeled."
+    except (AnswerRefused, LabelwiseError) as exc:
+        st.session_state[COPIES_MESSAGE] = str(getattr(exc, "message", exc))
+
+
+def take_back_copies(card: CardDesk, who: str) -> None:
+    group = st.session_state.get(COPIES_GROUP)
+    try:
+        result = undo_copies(card.desk, who, group)
+        st.session_state[COPIES_MESSAGE] = result.message
+        if result.undone or result.status == "already_undone":
+            st.session_state[COPIES_GROUP] = None
+    except LabelwiseError as exc:
+        st.session_state[COPIES_MESSAGE] = str(exc)
+
+
 def show_history(card: CardDesk, who: str) -> None:
     """The labeler's latest answers with their item, each label changeable in place."""
     items = latest_answers(card.desk.session, who, HISTORY)
@@ -361,6 +413,7 @@ def page() -> None:
     right.button("Add class", key="card_add_class", on_click=add_class, args=(card,))
     st.caption(f"Project {widgets.escape_markdown(project)} · labeling as "
                f"{widgets.escape_markdown(who)} · {offer.n_labeled} of {offer.n_items} labeled")
+    show_copies(card, who)
     show_history(card, who)
 
 
