@@ -104,6 +104,10 @@ def test_review_mode_keeps_changes_skips_and_undoes_in_queue_order(tmp_path):
             assert sorted(i for i, _ in queue) == sorted(labeled["item_id"])
             (first, first_label), (second, second_label), (third, _) = queue[:3]
             expect(meta).to_contain_text(f"id {first} \u00b7 labeled {first_label}")
+            # The card's words say what review means: the current label, the queue walked.
+            expect(page.locator('[data-role="prediction"]')).to_contain_text(
+                f"Labeled {first_label}")
+            expect(page.locator('[data-role="progress"]')).to_contain_text("Reviewed 0 of")
             press(page, "Enter")  # keep
             other = next(c for c in classes if c != second_label)
             press(page, keys[classes.index(other)])  # change

@@ -112,7 +112,8 @@ def _class_entries(classes: tuple[Hashable, ...]) -> list[dict[str, Any]]:
 
 def card_data(offer: Offer, view_of: ItemView, *, scope: str,
               receipts: Sequence[Receipt] = (), error: str | None = None,
-              withheld: Collection[int] = (), tab: str | None = None) -> dict[str, Any]:
+              withheld: Collection[int] = (), tab: str | None = None,
+              wording: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The JSON the card is drawn from.
 
     ``current`` and each next item are views (``item``, ``id``, ``src`` or ``text``) with the
@@ -159,6 +160,9 @@ def card_data(offer: Offer, view_of: ItemView, *, scope: str,
         "receipts": [r.to_payload() for r in receipts],
         "error": error,
         "tab": tab,
+        # The card's own words where a desk means something else by them (review mode):
+        # "prediction" before the hinted class, "progress" before the count, "finish".
+        "wording": dict(wording or {}),
     }
 
 
@@ -225,7 +229,8 @@ def receive_outbox(desk: Desk, key: str = "labelwise_card"
 def labeling_card(desk: Desk, view_of: ItemView, *, scope: str = "default",
                   key: str = "labelwise_card",
                   received: tuple[list[Receipt], str | None] | None = None,
-                  withheld: Collection[int] = ()) -> CardRun:
+                  withheld: Collection[int] = (),
+                  wording: Mapping[str, str] | None = None) -> CardRun:
     """Draw the labeling card for ``desk`` and apply the answers it sent.
 
     Parameters
@@ -244,6 +249,9 @@ def labeling_card(desk: Desk, view_of: ItemView, *, scope: str = "default",
         (e.g. to reserve the new offer's items before drawing it); else received here.
     withheld : collection of int, optional
         Offered items the card must not show (see :func:`card_data`).
+    wording : mapping, optional
+        Replaces the card's words (shown as text): ``prediction`` (default "Model: "),
+        ``progress`` (default "Labeled"), ``finish`` (default "All items labeled.").
 
     Returns
     -------
@@ -252,7 +260,7 @@ def labeling_card(desk: Desk, view_of: ItemView, *, scope: str = "default",
     receipts, error = receive_outbox(desk, key) if received is None else received
     offer = desk.offer()
     data = card_data(offer, view_of, scope=scope, receipts=receipts, error=error,
-                     withheld=withheld, tab=outbox_desk_id(key))
+                     withheld=withheld, tab=outbox_desk_id(key), wording=wording)
     _MOUNT(key=key, data=data, default={"outbox": None}, on_outbox_change=_ignore)
     return CardRun(receipts, offer)
 

@@ -36,7 +36,7 @@ HTML = """
     <div class="lw-item" data-role="item"></div>
     <div class="lw-waiting" data-role="waiting" hidden>Waiting for the next item&hellip;</div>
     <div class="lw-finish" data-role="finish" hidden>
-      <strong>All items labeled.</strong>
+      <strong data-role="finish-text">All items labeled.</strong>
       <button type="button" data-role="finish-undo">Undo <kbd>u</kbd></button>
     </div>
   </div>
@@ -369,7 +369,8 @@ class Card {
     }
     const name = this.classes[predicted] ? this.classes[predicted].name : "";
     const pct = view.confidence === null ? "" : ` (${Math.round(100 * view.confidence)}%)`;
-    box.textContent = `Model: ${name}${pct}`;
+    const words = (this.data && this.data.wording) || {};
+    box.textContent = `${words.prediction || "Model: "}${name}${pct}`;
   }
 
   renderStatus() {
@@ -378,7 +379,10 @@ class Card {
     const p = data.progress;
     const pending = this.queue.filter((a) => a.kind === "label").length;
     const more = pending ? ` (+${pending} on the way)` : "";
-    this.q("progress").textContent = `Labeled ${p.labeled} of ${p.items}${more}`;
+    const words = data.wording || {};
+    const counted = `${p.labeled} of ${p.items}${more}`;
+    this.q("progress").textContent = `${words.progress || "Labeled"} ${counted}`;
+    this.q("finish-text").textContent = words.finish || "All items labeled.";
     this.q("accuracy").textContent = p.accuracy === null ? "Estimated accuracy: n/a"
       : `Estimated accuracy: ${(100 * p.accuracy).toFixed(1)}%`;
     let net = this.queue.length ? `${this.queue.length} answer(s) waiting for the server`

@@ -253,7 +253,7 @@ def review_page(card: CardDesk, review: ReviewDesk | None, received, scope: str,
                 f"({card.desk.session.n_labeled} so far).")
         return
     run = labeling_card(review, review.view_of(card.views), scope=f"{scope}|review",
-                        key=REVIEW_CARD_KEY, received=received)
+                        key=REVIEW_CARD_KEY, received=received, wording=REVIEW_WORDING)
     counts = review.counts()
     if run.offer.current.item is None:
         others = f", {counts['gone']} relabeled by others meanwhile" if counts["gone"] else ""
@@ -293,6 +293,10 @@ def change_label(card: CardDesk, who: str, item: int, key: str, shown) -> None:
         st.session_state[HISTORY_MESSAGE] = str(getattr(exc, "message", exc))
 
 
+#: The card's words in review mode: the hinted class is the item's current label, the count
+#: is of the queue walked.
+REVIEW_WORDING = {"prediction": "Labeled ", "progress": "Reviewed",
+                  "finish": "Review done: the queue is walked."}
 COPIES_MESSAGE = "card_copies_message"
 COPIES_GROUP = "card_copies_group"
 
