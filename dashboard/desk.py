@@ -213,6 +213,12 @@ class Overlap:
         return self._due[1]
 
 
+def in_client_order(answers: Iterable[Answer | Mapping[str, Any]]) -> list[Answer]:
+    """A card's answers parsed (all, before any is applied) and sorted by card and sequence."""
+    parsed = [a if isinstance(a, Answer) else Answer.from_payload(a) for a in answers]
+    return sorted(parsed, key=lambda a: a.key)
+
+
 def choose_next(session: LabelingSession, skipped: Iterable[int],
                 excluded: Iterable[int] = ()) -> int | None:
     """The session's next pick, passing over ``skipped`` and ``excluded`` items (None when
@@ -424,9 +430,9 @@ class Desk:
         InvalidInputError
             If an answer is malformed (nothing of the batch is applied then).
         """
-        parsed = [a if isinstance(a, Answer) else Answer.from_payload(a) for a in answers]
+        parsed = in_client_order(answers)
         with self._lock:
-            return [self._receive_one(a) for a in sorted(parsed, key=lambda a: a.key)]
+            return [self._receive_one(a) for a in parsed]
 
     # -- internals -------------------------------------------------------------------------
     def _add_class(self, label: Hashable) -> None:

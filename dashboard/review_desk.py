@@ -34,7 +34,7 @@ import pandas as pd
 from labelwise import LabelingSession
 
 from .card_store import refusal_message, stored_state, sync_count
-from .desk import REASONS, Answer, AnswerRefused, Desk, Offer, Preview, Receipt
+from .desk import REASONS, Answer, AnswerRefused, Desk, Offer, Preview, Receipt, in_client_order
 
 #: Fewer labels than this give no useful queue (each label is judged by the others).
 MIN_REVIEW_LABELS = 5
@@ -213,9 +213,9 @@ class ReviewDesk:
         InvalidInputError
             If an answer is malformed (nothing of the batch is applied then).
         """
-        parsed = [a if isinstance(a, Answer) else Answer.from_payload(a) for a in answers]
+        parsed = in_client_order(answers)
         with self._lock:
-            return [self._receive_one(a) for a in sorted(parsed, key=lambda a: a.key)]
+            return [self._receive_one(a) for a in parsed]
 
     # -- internals ---------------------------------------------------------------------------
     def _changed(self) -> None:
