@@ -6,6 +6,9 @@ different scales multiply fairly, and a score that is constant over the pool map
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
 import numpy as np
 
 
@@ -16,6 +19,14 @@ def _last_of_tie_group(sorted_values: np.ndarray) -> np.ndarray:
     np.not_equal(sorted_values[1:], sorted_values[:-1], out=is_last[:-1])
     last = np.where(is_last, np.arange(n), n)
     return np.minimum.accumulate(last[::-1])[::-1]
+
+
+def _first_of_tie_group(sorted_values: np.ndarray) -> np.ndarray:
+    """For each position of an ascending array, the position of the first value equal to it."""
+    n = len(sorted_values)
+    is_first = np.ones(n, dtype=bool)
+    np.not_equal(sorted_values[1:], sorted_values[:-1], out=is_first[1:])
+    return np.maximum.accumulate(np.where(is_first, np.arange(n), 0))
 
 
 # Scores with at most this many distinct values (uncertainty under uniform votes takes only a
@@ -65,14 +76,17 @@ class StaticCDF:
     def __init__(self, values: np.ndarray) -> None:
         self.values = values
         self.order = np.argsort(values)
-        # For each item, the sorted position of the last value equal to it.
-        self._last_position = np.empty(len(values), dtype=np.intp)
-        self._last_position[self.order] = _last_of_tie_group(values[self.order])
+        # For each item, the sorted position of the last value equal to it; for each sorted
+        # position, the first position of its tie group.
+        sorted_values = values[self.order]
+        self.last_position = np.empty(len(values), dtype=np.intp)
+        self.last_position[self.order] = _last_of_tie_group(sorted_values)
+        self.first_position = _first_of_tie_group(sorted_values)
 
     def __call__(self, in_pool: np.ndarray, pool_idx: np.ndarray) -> np.ndarray:
         """CDF over the pool, for the items ``pool_idx`` (the True entries of ``in_pool``)."""
         pool_count_up_to = np.cumsum(in_pool[self.order])
-        return pool_count_up_to[self._last_position[pool_idx]] / len(pool_idx)
+        return pool_count_up_to[self.last_position[pool_idx]] / len(pool_idx)
 
 
 def argmax_random_tie(scores: np.ndarray, rng: np.random.Generator) -> int:
@@ -88,3 +102,122 @@ def product_of(arrays) -> np.ndarray:
     for a in arrays:
         out *= a
     return out
+
+
+# --- The argmax of S without sorting the pool ---------------------------------------------------
+#
+# S(x) = F_1(x) * ... * F_m(x) <= min_s F_s(x): an item can only beat a product P if each of its
+# CDFs does. So it is enough to rank each score's top segment T_s (values at or above a
+# threshold): every item outside T_s has F_s at most (pool items below the threshold) / N. The
+# items in every T_s get their exact S (the same integer counts over N as the full CDFs, so the
+# same floats); if the best of them beats every such bound, it is the exact argmax set of the
+# whole pool, ties included. Otherwise the segments grow, and past half the pool the full sort
+# runs. At 1M items this replaces two sorts and a cumulative sum over the pool by a few
+# comparisons (a step of 3.5x one matrix-vector product becomes ~2.5x).
+
+# Below this many pool items the full CDFs are cheap: sort them.
+FAST_ARGMAX_MIN_POOL = 8192
+# Items sampled to place a segment's threshold (any placement is exact; this one is cheap).
+THRESHOLD_SAMPLE = 4096
+
+
+def top_segment_share(n_pool: int) -> float:
+    """Share of the pool in each first segment: a few times the expected gap 1 - max S.
+
+    For m independent uniform CDFs the best of n items has 1 - S of order (m!/n)^(1/m); with
+    three scores, 4 n^(-1/3) covers that gap about twice over.
+    """
+    return min(0.5, 4.0 * n_pool ** (-1 / 3))
+
+
+@dataclass
+class Segment:
+    """The pool items at or above a threshold of one score, ranked among the whole pool."""
+
+    mask: np.ndarray          # over all items: in the pool and in the segment
+    below: int                # pool items strictly below the segment
+    cdf_of: Callable[[np.ndarray], np.ndarray]   # items of the segment -> their pool counts
+
+
+def dynamic_segment(values: np.ndarray, in_pool: np.ndarray, share: float) -> Segment:
+    """Segment of a score whose values change between calls: threshold from a strided sample."""
+    stride = max(1, len(values) // THRESHOLD_SAMPLE)
+    sample = values[::stride][in_pool[::stride]]
+    if not len(sample):
+        sample = values[in_pool]
+    cut = min(len(sample) - 1, int(len(sample) * (1.0 - share)))
+    threshold = np.partition(sample, cut)[cut]
+    mask = in_pool & (values >= threshold)
+    below = int(np.count_nonzero(in_pool)) - int(np.count_nonzero(mask))
+    segment_values = values[mask]
+
+    def cdf_of(items: np.ndarray) -> np.ndarray:
+        # For each distinct candidate value, the segment values at or below it (no sort of the
+        # segment: it may be a large tie group).
+        distinct, which = np.unique(values[items], return_inverse=True)
+        first_at_or_above = np.searchsorted(distinct, segment_values, side="left")
+        upto = np.cumsum(np.bincount(first_at_or_above, minlength=len(distinct) + 1))
+        return below + upto[which]
+
+    return Segment(mask, below, cdf_of)
+
+
+def static_segment(cdf: StaticCDF, in_pool: np.ndarray, n_pool: int, share: float) -> Segment:
+    """Segment of a fixed score: the top of its sorted order, widened to whole tie groups."""
+    n = len(cdf.order)
+    start = int(cdf.first_position[max(0, n - int(np.ceil(share * n)))])
+    block = cdf.order[start:]
+    block_in_pool = in_pool[block]
+    counts = np.cumsum(block_in_pool)
+    below = n_pool - int(counts[-1]) if len(counts) else n_pool
+    mask = np.zeros(len(in_pool), dtype=bool)
+    mask[block[block_in_pool]] = True
+
+    def cdf_of(items: np.ndarray) -> np.ndarray:
+        return below + counts[cdf.last_position[items] - start]
+
+    return Segment(mask, below, cdf_of)
+
+
+def best_of_product(sources: Sequence[tuple[np.ndarray, StaticCDF | None]],
+                    in_pool: np.ndarray, *, min_pool: int = FAST_ARGMAX_MIN_POOL) -> np.ndarray:
+    """Items of the pool where the product of the scores' pool CDFs is largest, ascending.
+
+    ``sources`` holds, per score, its values over all items and, for a fixed score, its
+    :class:`StaticCDF` (None otherwise). The result is exactly
+    ``pool[S == S.max()]`` with ``S = product_of(cdfs)`` and the CDFs of :func:`empirical_cdf`.
+    """
+    n_pool = int(np.count_nonzero(in_pool))
+    share = top_segment_share(max(n_pool, 1))
+    while n_pool >= min_pool and share <= 0.5:
+        best = _best_in_segments(sources, in_pool, n_pool, share)
+        if best is not None:
+            return best
+        share *= 2.5
+    return _best_by_full_cdfs(sources, in_pool)
+
+
+def _best_in_segments(sources, in_pool: np.ndarray, n_pool: int,
+                      share: float) -> np.ndarray | None:
+    segments = [static_segment(cdf, in_pool, n_pool, share) if cdf is not None
+                else dynamic_segment(values, in_pool, share) for values, cdf in sources]
+    mask = segments[0].mask
+    for segment in segments[1:]:
+        mask = mask & segment.mask
+    candidates = np.flatnonzero(mask)
+    if not len(candidates):
+        return None
+    product = product_of(segment.cdf_of(candidates) / n_pool for segment in segments)
+    top = product.max()
+    # Anything outside some segment has S <= that segment's bound.
+    if top <= max(segment.below for segment in segments) / n_pool:
+        return None
+    return candidates[product == top]
+
+
+def _best_by_full_cdfs(sources, in_pool: np.ndarray) -> np.ndarray:
+    pool_idx = np.flatnonzero(in_pool)
+    cdfs = [cdf(in_pool, pool_idx) if cdf is not None else empirical_cdf(values[pool_idx])
+            for values, cdf in sources]
+    product = product_of(cdfs)
+    return pool_idx[product == product.max()]

@@ -19,7 +19,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InvalidInputError
-from .combine import argmax_random_tie, product_of
 from .strategy import Strategy
 from .view import LabeledView
 
@@ -63,9 +62,10 @@ class FixedPolicy(Policy):
         current = view
         picks: list[int] = []
         for _ in range(count):
-            pool_idx = np.flatnonzero(in_pool)
-            cdfs = current.pool_cdfs(scorers)
-            picks.append(int(pool_idx[argmax_random_tie(product_of(cdfs), rng)]))
+            # Ties are broken as argmax_random_tie does over the pool, so the picks do not
+            # depend on whether the large-pool shortcut ran.
+            best = current.best_of_product(scorers)
+            picks.append(int(best[0] if len(best) == 1 else rng.choice(best)))
             if len(picks) < count:
                 in_pool[picks[-1]] = False
                 np.maximum(max_sim, view.vectors @ view.vectors[picks[-1]], out=max_sim)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import InvalidInputError
-from .combine import StaticCDF, empirical_cdf
+from .combine import StaticCDF, best_of_product, empirical_cdf
 
 if TYPE_CHECKING:
     from .scorers import Scorer
@@ -79,6 +79,11 @@ class ScoreCache:
         return [entry.cdf(in_pool, pool_idx) if entry.cdf is not None
                 else empirical_cdf(entry.values[pool_idx])
                 for entry in self.entries(view, scorers)]
+
+    def best_items(self, view: LabeledView, scorers: Sequence[Scorer]) -> np.ndarray:
+        """Pool items where the product of the scorers' pool CDFs is largest, ascending."""
+        sources = [(entry.values, entry.cdf) for entry in self.entries(view, scorers)]
+        return best_of_product(sources, view.in_pool)
 
     def _patch_incremental(self, view: LabeledView) -> None:
         changed = self.neighbors.pop_changed()

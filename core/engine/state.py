@@ -132,11 +132,24 @@ class LabeledNeighbors:
         self._mark(rows)
 
     def _refresh_worst(self, rows: np.ndarray) -> None:
-        sub_sim = self.sim[rows]
-        worst = sub_sim.min(axis=1)
         # Evict the least similar; among equals, the latest label (largest sequence number).
-        ties = sub_sim == worst[:, None]
-        self._worst_slot[rows] = np.where(ties, self.seq[rows], EMPTY - 1).argmax(axis=1)
+        # Column by column (k is small): reductions along a short axis cost a call per row,
+        # and the sequence numbers are read only for the rare rows with a tie at the minimum.
+        sub_sim = self.sim[rows]
+        worst = sub_sim[:, 0].copy()
+        slot = np.zeros(len(rows), dtype=np.int64)
+        for j in range(1, self.k):
+            lower = sub_sim[:, j] < worst
+            np.copyto(worst, sub_sim[:, j], where=lower)
+            slot[lower] = j
+        at_worst = np.zeros(len(rows), dtype=np.int32)
+        for j in range(self.k):
+            at_worst += sub_sim[:, j] == worst
+        tied = np.flatnonzero(at_worst > 1)
+        if tied.size:
+            ties = sub_sim[tied] == worst[tied, None]
+            slot[tied] = np.where(ties, self.seq[rows[tied]], EMPTY - 1).argmax(axis=1)
+        self._worst_slot[rows] = slot
         self._worst_sim[rows] = worst
 
     def mark_changed(self, rows: np.ndarray) -> None:

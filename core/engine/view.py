@@ -33,6 +33,8 @@ class ScoreSource(Protocol):
 
     def pool_cdfs(self, view: LabeledView, scorers: Sequence[AnyScorer]) -> list[np.ndarray]: ...
 
+    def best_items(self, view: LabeledView, scorers: Sequence[AnyScorer]) -> np.ndarray: ...
+
 
 #: ``proba(rows)``: class probabilities of ``rows`` (None: every item), (m, n_classes), from a
 #: model other than the kNN vote (the session's graph model).
@@ -152,3 +154,8 @@ class LabeledView:
         """Empirical CDF over the pool (``in_pool``) of each scorer's values, for the items of
         :attr:`pool` in ascending order."""
         return self._cache.pool_cdfs(self, scorers)
+
+    def best_of_product(self, scorers: Sequence[AnyScorer]) -> np.ndarray:
+        """Pool items where S, the product of the scorers' pool CDFs, is largest (ascending):
+        exactly ``pool[S == S.max()]``, found without sorting the pool when it is large."""
+        return self._cache.best_items(self, scorers)
