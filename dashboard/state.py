@@ -169,7 +169,12 @@ def pool_parts(source_key: str, split):
     what ``pool_graph_for`` and ``pool_density_for`` read), computed and cached there the
     first time; held here once per dataset, keyed like :func:`pool_density`.
     """
-    return _pool_parts(source_key + "|pool", split.pool.vectors)
+    return pool_parts_of(source_key, split.pool.vectors)
+
+
+def pool_parts_of(source_key: str, pool_vectors: np.ndarray):
+    """:func:`pool_parts` for a caller that holds the pool's vectors rather than its split."""
+    return _pool_parts(source_key + "|pool", pool_vectors)
 
 
 @st.cache_resource(show_spinner="Setting a holdout aside...", max_entries=CACHED_DATASETS)

@@ -65,13 +65,16 @@ def shown_rows(n: int, must: np.ndarray) -> np.ndarray:
 
 
 def fresh_session(dataset, settings: dict, source: str) -> LabelingSession:
-    """An empty session over the labeling pool (the same pool, and cached density, as the
-    Label page; the holdout is kept aside to score it)."""
+    """An empty session over the labeling pool (the same pool, stored neighbour graph and
+    cached density as the Label page; the holdout is kept aside to score it). With the
+    stored graph, the step where ``auto`` turns to the graph model builds nothing."""
     strategy = Strategy.parse(settings["spec"])
+    parts = state.pool_parts_of(source, dataset.vectors)
+    density = (parts.density if strategy.density == "knn"
+               else state.density(source + "|pool", strategy.density, dataset.vectors))
     return LabelingSession(dataset.vectors, strategy, k=settings["k"],
                            weights=settings["weights"], seed=settings["seed"],
-                           density_values=state.density(source + "|pool", strategy.density,
-                                                        dataset.vectors))
+                           density_values=density, graph=parts.graph)
 
 
 def new_run(dataset, settings: dict, source: str) -> dict:
