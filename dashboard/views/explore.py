@@ -196,7 +196,8 @@ def stepper(dataset, split, xy: np.ndarray, raw_xy: bool, settings: dict,
     m2.metric("Picks by the strategy", len(run["picks"]))
     if split.has_holdout:
         m3.metric("Holdout accuracy", "—" if accuracy is None else f"{accuracy:.1%}",
-                  help=f"kNN accuracy (k = {session.k}, {session.weights} votes) on the "
+                  help=f"Accuracy of the model in use ({session.model_name}; k = {session.k}, "
+                       f"{session.weights} votes) on the "
                        f"{len(split.holdout_rows)} items kept aside (the same holdout as the "
                        "Label page).")
     st.caption("Diamonds: labeled items. Red rings: the next candidates (highest S). Black "

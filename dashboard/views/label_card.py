@@ -299,6 +299,10 @@ REVIEW_WORDING = {"prediction": "Labeled ", "progress": "Reviewed",
                   "finish": "Review done: the queue is walked."}
 COPIES_MESSAGE = "card_copies_message"
 COPIES_GROUP = "card_copies_group"
+# The card leaves keys with Alt, Ctrl or Meta alone (its own keys are plain digits and letters),
+# so these reach Streamlit's button shortcuts whatever has the focus.
+GIVE_COPIES_KEY = "Alt+G"
+UNDO_COPIES_KEY = "Alt+Z"
 
 
 def show_copies(card: CardDesk, who: str) -> None:
@@ -308,7 +312,7 @@ def show_copies(card: CardDesk, who: str) -> None:
         st.info(widgets.escape_markdown(message))
     if st.session_state.get(COPIES_GROUP) is not None:
         st.button("Undo the near-copies' labels", key="card_copies_undo",
-                  on_click=take_back_copies, args=(card, who))
+                  on_click=take_back_copies, args=(card, who), shortcut=UNDO_COPIES_KEY)
     latest = latest_answers(card.desk.session, who, 1)
     copies = card.desk.copies_of(latest[0]) if latest else []
     if not copies:
@@ -317,7 +321,7 @@ def show_copies(card: CardDesk, who: str) -> None:
     st.caption(f"Your latest item has {len(copies)} near-copies in the pool (cosine similarity "
                "above the pool's suggested near-duplicate threshold); they are not suggested.")
     st.button(f"Give them “{widgets.escape_markdown(str(label))}” too", key="card_copies",
-              on_click=give_copies, args=(card, who, latest[0]))
+              on_click=give_copies, args=(card, who, latest[0]), shortcut=GIVE_COPIES_KEY)
 
 
 def give_copies(card: CardDesk, who: str, item: int) -> None:
@@ -402,7 +406,8 @@ def page() -> None:
         review_page(card, review, received, f"{source.key}|{project}", who)
         return
     st.caption("Keys: 1-9, 0 and letters for the classes · Enter or space accepts the model's "
-               "prediction · s skips · u undoes your latest answer.")
+               "prediction · s skips · u undoes your latest answer · Alt+G gives your latest "
+               "item's label to its near-copies.")
     show_progress(card.progress())
     run = labeling_card(card.desk, card.views, scope=f"{source.key}|{project}", key=CARD_KEY,
                         received=received, withheld=card.withheld)
