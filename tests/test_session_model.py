@@ -450,3 +450,25 @@ def test_a_resumed_graph_session_equals_the_live_one(tmp_path):
     assert_same_scores(resumed.scores(), live.scores())
     live.rng, resumed.rng = np.random.default_rng(3), np.random.default_rng(3)
     assert resumed.next(batch=5) == live.next(batch=5)
+
+
+def test_a_holdout_cache_gives_the_same_scores_and_searches_the_graph_once(monkeypatch):
+    from labelwise import holdout_scores
+    from labelwise.engine.graph import PoolGraph as Graph
+
+    rng = np.random.default_rng(4)
+    centers = rng.standard_normal((3, 6))
+    pool_y, test_y = rng.integers(0, 3, 300), rng.integers(0, 3, 60)
+    X = as_unit_rows(centers[pool_y] + 0.3 * rng.standard_normal((300, 6)))
+    T = as_unit_rows(centers[test_y] + 0.3 * rng.standard_normal((60, 6)))
+    session = LabelingSession(X, model="graph", seed=0)
+    searches = []
+    search = Graph.search
+    monkeypatch.setattr(Graph, "search",
+                        lambda self, v, *a, **kw: searches.append(1) or search(self, v, *a, **kw))
+    cache: dict = {}
+    for item in rng.choice(300, 12, replace=False):
+        session.label(int(item), int(pool_y[item]))
+        uncached = holdout_scores(session, T, test_y)
+        assert holdout_scores(session, T, test_y, cache=cache) == uncached
+    assert len(searches) == 12 + 1  # once per uncached call, once for the cached ones

@@ -101,7 +101,8 @@ class GraphTestPredictions:
     def __init__(self, test_vectors: np.ndarray, classes: Sequence[Hashable]) -> None:
         self.test_vectors = test_vectors
         self.code_of = {c: n for n, c in enumerate(classes)}
-        self._neighbors: tuple[np.ndarray, np.ndarray] | None = None
+        #: The test items' (indices, similarities) of nearest pool items, once searched.
+        self.neighbors: tuple[np.ndarray, np.ndarray] | None = None
 
     def predict(self, session: LabelingSession, fallback: np.ndarray) -> np.ndarray:
         """Test codes predicted by ``session``'s graph model; ``fallback`` (e.g. the kNN
@@ -109,9 +110,9 @@ class GraphTestPredictions:
         model = session.graph_model
         if model is None:  # nothing labeled yet under model="graph"
             return fallback
-        if self._neighbors is None:
-            self._neighbors = session.graph.search(self.test_vectors)
-        codes = model.predict_from_neighbors(*self._neighbors)
+        if self.neighbors is None:
+            self.neighbors = session.graph.search(self.test_vectors)
+        codes = model.predict_from_neighbors(*self.neighbors)
         # Session codes (first seen first) to the caller's codes.
         to_caller = np.array([self.code_of.get(c, -1) for c in session.classes] + [-1],
                              dtype=np.int64)
@@ -147,7 +148,8 @@ def _sorted_classes(classes: Sequence[Hashable]) -> list:
     return out
 
 
-def holdout_scores(session: LabelingSession, vectors, labels) -> tuple[float, float] | None:
+def holdout_scores(session: LabelingSession, vectors, labels, *,
+                   cache: dict | None = None) -> tuple[float, float] | None:
     """Accuracy and macro-F1 of the session's model in use on held-out items with known labels.
 
     Parameters
@@ -157,6 +159,10 @@ def holdout_scores(session: LabelingSession, vectors, labels) -> tuple[float, fl
         Embeddings of the held-out items (not in the session's pool).
     labels : array-like of shape (n_holdout,)
         Their true labels; a label the session has never seen counts as a miss.
+    cache : dict, optional
+        Kept by a caller that scores the same holdout again and again (e.g. after every
+        label): it holds the holdout items' nearest pool items in the session's graph, an
+        exact search over the pool that is otherwise repeated on every call.
 
     Returns
     -------
@@ -178,11 +184,21 @@ def holdout_scores(session: LabelingSession, vectors, labels) -> tuple[float, fl
     tracker.fit(session.vectors[items], codes)
     pred = tracker.predictions
     if session.model_name == "graph":
-        pred = GraphTestPredictions(test_vectors, classes).predict(session, pred)
+        graph_tests = GraphTestPredictions(test_vectors, classes)
+        # Valid for this graph and these vectors only; the cache keeps both alive, so their
+        # ids cannot pass to other objects while it holds them.
+        key = (id(session.graph), id(vectors), len(test_vectors))
+        if cache is not None and cache.get("key") == key:
+            graph_tests.neighbors = cache["neighbors"]
+        pred = graph_tests.predict(session, pred)
+        if cache is not None and graph_tests.neighbors is not None:
+            cache.update(key=key, neighbors=graph_tests.neighbors, graph=session.graph,
+                         vectors=vectors)
     return accuracy_and_macro_f1(truth, pred, unseen + 1)
 
 
-def holdout_accuracy(session: LabelingSession, vectors, labels) -> float | None:
+def holdout_accuracy(session: LabelingSession, vectors, labels, *,
+                     cache: dict | None = None) -> float | None:
     """Accuracy of the session's model in use on held-out items (see :func:`holdout_scores`)."""
-    scores = holdout_scores(session, vectors, labels)
+    scores = holdout_scores(session, vectors, labels, cache=cache)
     return None if scores is None else scores[0]

@@ -187,7 +187,8 @@ def stepper(dataset, split, xy: np.ndarray, raw_xy: bool, settings: dict,
     # server is idle, instead of both competing for the CPU.
     session = run["session"]
     frame = map_frame(run, dataset, xy, color_by)
-    accuracy = (holdout_accuracy(session, split.holdout_vectors, split.holdout_labels)
+    accuracy = (holdout_accuracy(session, split.holdout_vectors, split.holdout_labels,
+                                 cache=run.setdefault("holdout_cache", {}))
                 if split.has_holdout else None)
     cells = neighbour_cells(dataset, session, run["picks"][-1]) if run["picks"] else []
     charts.explore_map(frame, color_by, raw_xy, key="explore_map")
