@@ -143,3 +143,15 @@ def wait_saved(page: Page) -> None:
     """Until the server has acknowledged every answer of the card."""
     page.wait_for_function("() => window.__labelwiseCard.queue().length === 0", timeout=TIMEOUT_MS)
     expect(page.locator('[data-role="net"]')).to_have_text("All answers saved")
+
+
+def readme_screenshot(page: Page, name: str) -> Path:
+    """The viewport to tests/artifacts/<name>.png; with LABELWISE_UPDATE_SCREENSHOTS=1 also
+    to the README's docs/screenshots/<name>.png (a plain run never rewrites tracked files)."""
+    artifacts = REPO / "tests" / "artifacts"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    path = artifacts / f"{name}.png"
+    page.screenshot(path=str(path))
+    if os.environ.get("LABELWISE_UPDATE_SCREENSHOTS") == "1":
+        shutil.copy(path, REPO / "docs" / "screenshots" / f"{name}.png")
+    return path

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-from browser_helpers import start_streamlit, stop_server
+from browser_helpers import readme_screenshot, start_streamlit, stop_server
 from playwright.sync_api import Page, expect, sync_playwright
 
 from labelwise import DENSITY_KINDS, expand_strategies, load_dataset, simulate, summary_table
@@ -132,19 +131,8 @@ def test_a_step_updates_explore_in_place_and_keeps_the_scroll(app):
         "the map was redrawn from scratch instead of updated"
     expect(metric(page, "Labeled by the oracle")).to_have_text("5")  # 2 random + 3 picks
     expect(metric(page, "Holdout accuracy")).to_have_text(re.compile(r"^\d+(\.\d)?%$"))
-    readme_screenshot(page, "explore")
-
-
-def readme_screenshot(page: Page, name: str) -> None:
-    """The page from its top to tests/artifacts/<name>.png; with LABELWISE_UPDATE_SCREENSHOTS=1
-    also to the README's docs/screenshots/<name>.png (a plain run never rewrites tracked files)."""
     page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollTo(0, 0)")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path))
-    assert path.stat().st_size > 20_000, "the screenshot is blank"
-    if os.environ.get("LABELWISE_UPDATE_SCREENSHOTS") == "1":
-        shutil.copy(path, ROOT / "docs" / "screenshots" / f"{name}.png")
+    assert readme_screenshot(page, "explore").stat().st_size > 20_000, "a blank screenshot"
 
 
 def test_the_wheel_scrolls_the_page_over_the_map_and_neighbours_do_not_overlap(app):

@@ -8,8 +8,6 @@ what each tab's card says it answered (``window.__labelwiseCard.events``).
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from browser_helpers import (
     card,
     launch_chromium,
     new_context,
+    readme_screenshot,
     start_streamlit,
     stop_server,
     wait_saved,
@@ -70,17 +69,6 @@ def record(workdir: Path, item_id: str, label: str, who: str) -> None:
         store.record("fruits", item_id, "label", label, who=who)
     finally:
         store.close()
-
-
-def readme_screenshot(page: Page, name: str) -> Path:
-    """The viewport to tests/artifacts/<name>.png; with LABELWISE_UPDATE_SCREENSHOTS=1 also
-    to the README's docs/screenshots/<name>.png (a plain run never rewrites tracked files)."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path))
-    if os.environ.get("LABELWISE_UPDATE_SCREENSHOTS") == "1":
-        shutil.copy(path, REPO / "docs" / "screenshots" / f"{name}.png")
-    return path
 
 
 def stop(server) -> None:

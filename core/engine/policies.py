@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InvalidInputError
+from .combine import choose_among
 from .strategy import Strategy
 from .view import LabeledView
 
@@ -62,10 +63,7 @@ class FixedPolicy(Policy):
         current = view
         picks: list[int] = []
         for _ in range(count):
-            # Ties are broken as argmax_random_tie does over the pool, so the picks do not
-            # depend on whether the large-pool shortcut ran.
-            best = current.best_of_product(scorers)
-            picks.append(int(best[0] if len(best) == 1 else rng.choice(best)))
+            picks.append(choose_among(current.best_of_product(scorers), rng))
             if len(picks) < count:
                 in_pool[picks[-1]] = False
                 np.maximum(max_sim, view.vectors @ view.vectors[picks[-1]], out=max_sim)

@@ -185,15 +185,12 @@ def holdout_scores(session: LabelingSession, vectors, labels, *,
     pred = tracker.predictions
     if session.model_name == "graph":
         graph_tests = GraphTestPredictions(test_vectors, classes)
-        # Valid for this graph and these vectors only; the cache keeps both alive, so their
-        # ids cannot pass to other objects while it holds them.
-        key = (id(session.graph), id(vectors), len(test_vectors))
-        if cache is not None and cache.get("key") == key:
+        # Valid for this very graph and these very vectors (compared by identity).
+        if cache and cache["graph"] is session.graph and cache["vectors"] is vectors:
             graph_tests.neighbors = cache["neighbors"]
         pred = graph_tests.predict(session, pred)
         if cache is not None and graph_tests.neighbors is not None:
-            cache.update(key=key, neighbors=graph_tests.neighbors, graph=session.graph,
-                         vectors=vectors)
+            cache.update(graph=session.graph, vectors=vectors, neighbors=graph_tests.neighbors)
     return accuracy_and_macro_f1(truth, pred, unseen + 1)
 
 
