@@ -67,6 +67,9 @@ def wait_idle(page: Page) -> None:
 
 
 def go(page: Page, link: str, heading: str) -> None:
+    # A link clicked while the current page's script still runs can be lost (seen in CI on
+    # the first visit, right after the Label page opened): click when the app is idle.
+    wait_idle(page)
     page.get_by_role("link", name=link).click()
     try:
         expect(page.get_by_role("heading", name=heading)).to_be_visible()
