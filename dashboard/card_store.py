@@ -14,8 +14,8 @@ Plain Python (no Streamlit), so tests drive exactly what the "Label (card)" page
 * :class:`Reservations` holds the items a card shows (current and lookahead) for its browser
   session, renewed on each run, so no two tabs or people are handed one item; the desk's
   ``exclude`` passes over items other sessions hold. Items offered for a second answer are
-  labeled, so the store does not reserve them: two people may be offered one at once, and the
-  later answer is refused as "labeled meanwhile" by the commit.
+  reserved too (claimed while labeled), so two labelers are never offered one second answer
+  at once; after a reload the tab's reservation vouches for the second answer it showed.
 """
 
 from __future__ import annotations
@@ -251,6 +251,8 @@ class Reservations:
         self.held: set[int] = set()
         #: The granted items of the offer last sent to the card.
         self.sent: set[int] = set()
+        #: The held items claimed for a second answer (labeled already).
+        self.second: set[int] = set()
 
     def held_by_others(self) -> set[int]:
         """Pool items another session holds a live reservation on."""
@@ -258,26 +260,32 @@ class Reservations:
         index_of = self.link.index_of
         return {index_of[i] for i in others if i in index_of}
 
-    def hold(self, items: Iterable[int | None], *, replace: bool = False) -> set[int]:
+    def hold(self, items: Iterable[int | None], *, replace: bool = False,
+             second: Iterable[int] = ()) -> set[int]:
         """Claim (or renew) ``items`` for this session where they are free; the items granted.
 
         With ``replace`` the session's other reservations are dropped in the same store
-        transaction (the card has moved on from them).
+        transaction (the card has moved on from them). The items of ``second`` are labeled
+        ones offered for a second answer: claimed only while labeled.
         """
         wanted = sorted({int(i) for i in items if i is not None})
+        second = {int(i) for i in second} & set(wanted)
         if not wanted and not replace:
             return set()
         granted = self.link.store.reserve(self.link.project, self.link.ids[wanted],
-                                          self.holder, self.ttl_seconds, replace=replace)
+                                          self.holder, self.ttl_seconds, replace=replace,
+                                          second_answers=self.link.ids[sorted(second)])
         index_of = self.link.index_of
         granted_items = {index_of[i] for i in granted}
         self.held = granted_items if replace else self.held | granted_items
+        self.second = (second if replace else self.second | second) & self.held
         return granted_items
 
     def renew(self) -> set[int]:
         """Renew what this session holds (while its items are on screen); the items kept."""
-        kept = self.hold(self.held)
+        kept = self.hold(self.held, second=self.second)
         self.held = kept
+        self.second &= kept
         return kept
 
     def holds(self, item: int, holder: str) -> bool:
@@ -303,7 +311,7 @@ class Reservations:
     def release(self) -> None:
         """Drop every reservation of this session (e.g. when it leaves the project)."""
         self.link.store.release(self.link.project, self.holder)
-        self.held, self.sent = set(), set()
+        self.held, self.sent, self.second = set(), set(), set()
 
 
 def claim_offer(desk: Desk, reservations: Reservations, attempts: int = HOLD_ATTEMPTS
@@ -320,10 +328,13 @@ def claim_offer(desk: Desk, reservations: Reservations, attempts: int = HOLD_ATT
     """
     attempts = max(1, attempts)
     for attempt in range(attempts):
-        # Items offered for a second answer are labeled: the store reserves none of those.
-        second = desk.second_items()
-        items = [i for i in desk.offered_items() if i not in second]
-        granted = reservations.hold([*items, *reservations.sent], replace=True)
+        items = desk.offered_items()
+        # Labeled items are claimed only as second answers the desk still has open (an item
+        # of the last offer this desk has answered since is let go).
+        sent = [i for i in reservations.sent
+                if not desk.session.is_labeled(i) or desk.is_second_offer(i)]
+        second = desk.second_items() | {i for i in sent if desk.session.is_labeled(i)}
+        granted = reservations.hold([*items, *sent], replace=True, second=second)
         withheld = set(items) - granted
         if not withheld or attempt == attempts - 1:
             reservations.sent = set(items) & granted

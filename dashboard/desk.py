@@ -399,9 +399,13 @@ class Desk:
 
     def resume_at(self, item: int) -> bool:
         """Make ``item`` the current item again if it is still free for this desk (e.g. the
-        item a reloaded card showed, still reserved for its tab); whether it is now."""
+        item a reloaded card showed, still reserved for its tab); whether it is now.
+
+        The caller vouches that ``item`` was shown to this desk's labeler: a labeled item
+        that is still open for their second answer is offered as that again."""
         with self._lock:
             self._refresh_excluded()
+            self._restore_second(item)
             if not self._available(item) or item == self._current:
                 return item == self._current
             self._current = int(item)
@@ -411,8 +415,14 @@ class Desk:
 
     def second_items(self, offer: Offer | None = None) -> set[int]:
         """The items of ``offer`` (default: the current one) offered for a second answer:
-        labeled already, so the store cannot reserve them (``claim_offer`` passes them)."""
+        labeled already (``claim_offer`` reserves them as such)."""
         return {i for i in self.offered_items(offer) if self.session.is_labeled(i)}
+
+    def is_second_offer(self, item: int) -> bool:
+        """Whether labeled ``item`` was offered for a second answer that is still open (same
+        label as then, one answer, not this labeler's)."""
+        with self._lock:
+            return self._second_open(int(item))
 
     def offered_items(self, offer: Offer | None = None) -> list[int]:
         """The items ``offer`` (default: the current one) may put on screen: the current item
@@ -484,8 +494,10 @@ class Desk:
             if last.kind == "label" and session.labels.get(answer.item) != last.label:
                 return "labeled"  # relabeled or undone elsewhere since
             return None
-        if answer.item not in self._offered and not (self.vouch and self.vouch(answer)):
-            return "stale"
+        if answer.item not in self._offered:
+            if not (self.vouch and self.vouch(answer)):
+                return "stale"
+            self._restore_second(answer.item)  # e.g. a queue replayed after a reload
         if session.is_labeled(answer.item) and not self._second_open(answer.item):
             return "labeled"
         if answer.kind == "label" and answer.label not in self.classes:
@@ -530,6 +542,15 @@ class Desk:
         desk saw then, and still has one answer, not this labeler's."""
         return (item in self._second and self.session.labels.get(item) == self._second[item]
                 and self._overlap is not None and item in self._overlap.candidates)
+
+    def _restore_second(self, item: int) -> None:
+        """A labeled item vouched for as shown to this desk's labeler, but not offered by
+        this desk (it was built after a reload): open for their second answer again if the
+        project still wants one from them. The label seen then is taken as the current one:
+        the reservation kept everyone else from answering it meanwhile."""
+        if (item not in self._second and self.session.is_labeled(item)
+                and self._overlap is not None and item in self._overlap.candidates):
+            self._second[item] = self.session.labels[item]
 
     def _note_second(self, items: Iterable[int | None]) -> None:
         """Remember the label seen on each labeled item about to be offered (a second

@@ -23,7 +23,13 @@ from labelwise import (
     resume_session,
     set_overlap_share,
 )
-from labelwise.dashboard.card_store import Reservations, StoreCommit, claim_offer, sync_count
+from labelwise.dashboard.card_store import (
+    Reservations,
+    StoreCommit,
+    claim_offer,
+    sync_count,
+    tab_holder,
+)
 from labelwise.dashboard.desk import REASONS, Answer, Desk
 from labelwise.labels.agreement import second_answer_due
 
@@ -90,9 +96,10 @@ def store(store_location):
 class Labeler:
     """One person's card on the store, driven as the page drives it."""
 
-    def __init__(self, store: LabelStore, who: str) -> None:
+    def __init__(self, store: LabelStore, who: str, tab: str | None = None) -> None:
         self.session = resume_session(store, PROJECT, blobs(), "U*I*D", seed=0)
-        self.reservations = Reservations(self.session, f"session:{who}")
+        self.tab = f"tab-{who}" if tab is None else tab  # one browser tab per person
+        self.reservations = Reservations(self.session, tab_holder(self.tab))
         self.commit = StoreCommit(self.session, who)
         self.desk = Desk(self.session, CLASSES, commit=self.commit,
                          exclude=self.reservations.held_by_others, explain=self.commit.explain,
@@ -107,7 +114,7 @@ class Labeler:
 
     def send(self, item: int, kind: str = "label", label=None):
         self.seq += 1
-        return self.desk.receive([Answer("tab", self.seq, item, kind, label)])[0]
+        return self.desk.receive([Answer(self.tab, self.seq, item, kind, label)])[0]
 
     def label_next(self, label: str = "a") -> int:
         item = self.shown()
@@ -241,3 +248,65 @@ def test_a_skipped_second_answer_is_not_offered_again(store):
     assert ben.send(second, label="b").saved
     assert not ben.session.is_labeled(ben.shown())  # only the skipped one is left
     assert answers_of(store, first) == {"ana": "a"}
+
+
+def test_a_second_answer_on_one_screen_is_offered_to_no_one_else(store):
+    set_overlap_share(store, PROJECT, 1.0)
+    ana = Labeler(store, "ana")
+    ana_items = [ana.label_next("a") for _ in range(3)]
+    ben, cy = Labeler(store, "ben"), Labeler(store, "cy")
+    on_bens = ben.shown()
+    assert on_bens in ana_items
+    assert on_bens in ben.reservations.second  # held while labeled
+    assert not store.reserve(PROJECT, [str(on_bens)], "someone", second_answers=[str(on_bens)])
+    on_cys = cy.shown()
+    assert on_cys in ana_items and on_cys != on_bens
+    assert on_cys not in ben.desk.offered_items() or not ben.desk.is_second_offer(on_cys)
+    assert ben.send(on_bens, label="b").saved
+    # The answer ended the reservation; the answered item is not claimed again.
+    ben.shown()
+    held = store.reservations(PROJECT)
+    assert str(on_bens) not in set(held["item_id"])
+    assert answers_of(store, on_bens) == {"ana": "a", "ben": "b"}
+
+
+def test_an_unlabeled_claim_never_takes_a_labeled_item_nor_a_second_claim_an_unlabeled_one(store):
+    store.record(PROJECT, "0", "label", "a", who="ana")
+    assert store.reserve(PROJECT, ["0", "1"], "tab:x") == ["1"]
+    assert store.reserve(PROJECT, ["0", "1"], "tab:y", second_answers=["0", "1"]) == ["0"]
+    store.record(PROJECT, "0", "label", "b", who="ana")  # any label event ends the claim
+    assert set(store.reservations(PROJECT)["item_id"]) == {"1"}
+
+
+def test_a_reloaded_card_gets_its_second_answer_back_and_its_replay_is_saved(store):
+    set_overlap_share(store, PROJECT, 1.0)
+    ana = Labeler(store, "ana")
+    ana_items = [ana.label_next("a") for _ in range(3)]
+    ben = Labeler(store, "ben")
+    shown = ben.shown()
+    assert shown in ana_items
+    # The page reloads: a new desk for the same tab, which never offered the item itself.
+    reloaded = Labeler(store, "ben")
+    assert reloaded.reservations.holds(shown, tab_holder("tab-ben"))
+    assert reloaded.desk.resume_at(shown)
+    assert reloaded.desk.offer().current.item == shown
+    assert reloaded.desk.is_second_offer(shown)
+    # The card's queue is replayed (same tab, same client sequence): saved as ben's answer.
+    replay = reloaded.desk.receive([Answer("tab-ben", 1, shown, "label", "b")])[0]
+    assert replay.saved
+    assert answers_of(store, shown) == {"ana": "a", "ben": "b"}
+
+
+def test_a_replayed_second_answer_is_refused_once_its_reservation_has_ended(store):
+    set_overlap_share(store, PROJECT, 1.0)
+    ana = Labeler(store, "ana")
+    ana_items = [ana.label_next("a") for _ in range(3)]
+    ben = Labeler(store, "ben")
+    shown = ben.shown()
+    store.record(PROJECT, str(shown), "label", "b", who="ana")  # ana changed her mind
+    reloaded = Labeler(store, "ben")
+    # The page resumes only an item its tab still holds (CardDesk.adopt_tab): not this one.
+    assert shown in ana_items and not reloaded.reservations.holds(shown, tab_holder("tab-ben"))
+    replay = reloaded.desk.receive([Answer("tab-ben", 1, shown, "label", "a")])[0]
+    assert not replay.saved and replay.reason == "stale"
+    assert answers_of(store, shown) == {"ana": "b"}

@@ -547,7 +547,8 @@ class LabelStore:
 
     # -- reservations (batch mode) ---------------------------------------------------------
     def reserve(self, project: str | Project, item_ids: Iterable, who: str,
-                ttl_seconds: float = 600.0, *, replace: bool = False) -> list[str]:
+                ttl_seconds: float = 600.0, *, replace: bool = False,
+                second_answers: Iterable = ()) -> list[str]:
         """Claim items for ``who`` for ``ttl_seconds`` where they are free; the ids granted.
 
         An item is granted unless it is labeled or another holder has a live reservation on
@@ -555,6 +556,8 @@ class LabelStore:
         (insert, or take over an expired or own reservation, only if the item is unlabeled),
         so the check and the claim cannot be separated, and the whole call runs in one write
         transaction under the project's lock: concurrent calls never grant one item twice.
+        The items of ``second_answers`` are claimed the other way round: only while labeled
+        (offered for a second answer); any label or unlabel event ends such a claim too.
 
         Parameters
         ----------
@@ -568,6 +571,9 @@ class LabelStore:
         replace : bool, default=False
             Also drop ``who``'s reservations on items not in ``item_ids`` (in the same
             transaction): what a labeling card does when it moves on to other items.
+        second_answers : iterable, default=()
+            Those of ``item_ids`` offered for a second answer (double labeling): granted only
+            if labeled, so that two labelers are never offered one second answer at once.
 
         Returns
         -------
@@ -578,6 +584,7 @@ class LabelStore:
         who = check_who(who)
         ttl_seconds = check_ttl(ttl_seconds)
         items = list(dict.fromkeys(item_key(i) for i in item_ids))
+        second = {item_key(i) for i in second_answers}
 
         def write(tx: Transaction) -> list[str]:
             tx.serialize(pid)
@@ -590,7 +597,8 @@ class LabelStore:
                     if item not in items:
                         tx.run("DELETE FROM reservations WHERE project_id = ? AND "
                                "item_id = ? AND who = ?", (pid, item, who))
-            return [item for item in items if _claim(tx, pid, item, who, now, ttl_seconds)]
+            return [item for item in items
+                    if _claim(tx, pid, item, who, now, ttl_seconds, labeled=item in second)]
 
         return self._backend.write(write)
 
@@ -728,15 +736,18 @@ def _restore(tx: Transaction, pid: int, events: list[tuple], who: str, group_id:
             _write_event(tx, pid, item, "unlabel", None, who, at, group_id)
 
 
-def _claim(tx: Transaction, pid: int, item: str, who: str, now: float, ttl: float) -> bool:
+def _claim(tx: Transaction, pid: int, item: str, who: str, now: float, ttl: float, *,
+           labeled: bool = False) -> bool:
     """Claim ``item`` for ``who`` if it is free: one conditional write, True if it was made.
 
-    The row is inserted only while the item has no label, and an existing reservation is
-    taken over only when it is ``who``'s own or has expired; otherwise nothing changes.
+    The row is inserted only while the item has no label (with ``labeled``: only while it
+    has one), and an existing reservation is taken over only when it is ``who``'s own or has
+    expired; otherwise nothing changes.
     """
+    condition = "EXISTS" if labeled else "NOT EXISTS"
     changed = tx.run(
         "INSERT INTO reservations (project_id, item_id, who, until) "
-        "SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM labels "
+        f"SELECT ?, ?, ?, ? WHERE {condition} (SELECT 1 FROM labels "
         "WHERE project_id = ? AND item_id = ?) "
         "ON CONFLICT (project_id, item_id) DO UPDATE "
         "SET who = excluded.who, until = excluded.until "
