@@ -177,6 +177,39 @@ def pool_parts_of(source_key: str, pool_vectors: np.ndarray):
     return _pool_parts(source_key + "|pool", pool_vectors)
 
 
+@st.cache_resource(show_spinner=False, max_entries=CACHED_DATASETS)
+def fingerprint(source_key: str, _dataset) -> str:
+    """The dataset's fingerprint, hashed once per source (it reads every vector)."""
+    return _dataset.fingerprint()
+
+
+@st.cache_resource(show_spinner="Projecting the pool to 2-D (once per dataset)...",
+                   max_entries=CACHED_DATASETS)
+def _layout(dataset_fingerprint: str, _dataset) -> np.ndarray:
+    items = _dataset.items
+    if {"x", "y"} <= set(items.columns):
+        xy = np.column_stack([items["x"].to_numpy(float), items["y"].to_numpy(float)])
+    else:
+        from sklearn.decomposition import PCA
+
+        xy = PCA(n_components=2, random_state=0).fit_transform(_dataset.vectors)
+    xy = np.asarray(xy, dtype=np.float32)
+    xy.flags.writeable = False
+    return xy
+
+
+def layout(source_key: str, dataset) -> np.ndarray:
+    """2-D coordinates of every item of ``dataset`` (the pool of ``source_key``): the raw
+    x, y of points, else the first two principal components. The Explore and Review maps
+    share it.
+
+    ``st.cache_resource`` (not ``cache_data``), keyed by the dataset's fingerprint: the array
+    is handed out as is, never copied or pickled on each rerun. Read-only so no caller can
+    change the shared copy.
+    """
+    return _layout(fingerprint(source_key, dataset), dataset)
+
+
 @st.cache_resource(show_spinner="Setting a holdout aside...", max_entries=CACHED_DATASETS)
 def pool_split(source_key: str, _dataset):
     """The labeling pool and holdout of a dataset (see :func:`dashboard.labeling.holdout_split`)."""

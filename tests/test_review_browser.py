@@ -177,3 +177,89 @@ def test_agreement_kappa_and_a_reviewer_settles_a_disagreement(page, project) ->
     expect(page.get_by_text(re.compile(r"^Share of items that get a second labeler: 10%"))
            ).to_be_visible()
     assert store.open_project("digits").settings["overlap_share"] == 0.1
+
+
+def inside(px: np.ndarray, py: np.ndarray, polygon: list[tuple[float, float]]) -> np.ndarray:
+    """Ray casting, as the map's script does it."""
+    hit = np.zeros(len(px), dtype=bool)
+    for (xi, yi), (xj, yj) in zip(polygon, polygon[-1:] + polygon[:-1], strict=True):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cross = ((yi > py) != (yj > py)) & (px < (xj - xi) * (py - yi) / (yj - yi) + xi)
+        hit ^= cross
+    return hit
+
+
+def near_an_edge(px: np.ndarray, py: np.ndarray, polygon: list[tuple[float, float]],
+                 within: float = 1.5) -> np.ndarray:
+    """Points within ``within`` px of the lasso's outline (mouse positions are rounded)."""
+    near = np.zeros(len(px), dtype=bool)
+    for (ax, ay), (bx, by) in zip(polygon, polygon[1:] + polygon[:1], strict=True):
+        t = np.clip(((px - ax) * (bx - ax) + (py - ay) * (by - ay))
+                    / ((bx - ax) ** 2 + (by - ay) ** 2), 0, 1)
+        near |= np.hypot(px - (ax + t * (bx - ax)), py - (ay + t * (by - ay))) <= within
+    return near
+
+
+def test_a_lasso_on_the_map_selects_the_items_inside_and_labels_them_in_one_group(
+        page, project) -> None:
+    from sklearn.decomposition import PCA
+
+    from labelwise.dashboard.lasso import unit_square
+
+    _, store, pool, _ = project
+    reviewer = User.local_user().name
+    page.get_by_role("tab", name="Map").click()
+    canvas = page.get_by_test_id("labelwise-lasso").locator("canvas")
+    expect(canvas).to_be_visible()
+    expect(page.get_by_text(re.compile("^Nothing selected"))).to_be_visible()
+    box = canvas.bounding_box()
+    size = canvas.evaluate("c => [c.clientWidth, c.clientHeight]")
+    # Where the script draws each item (the page's layout: PCA of the pool, into the canvas).
+    unit = np.round(unit_square(PCA(n_components=2, random_state=0).fit_transform(
+        pool.vectors).astype(np.float32)), 5)
+    pad = 12
+    px = pad + unit[:, 0] * (size[0] - 2 * pad)
+    py = pad + (1 - unit[:, 1]) * (size[1] - 2 * pad)
+    corners = [(0.30, 0.20), (0.72, 0.28), (0.62, 0.80), (0.22, 0.66)]
+    polygon = [(round(box["x"] + fx * box["width"]), round(box["y"] + fy * box["height"]))
+               for fx, fy in corners]
+    page.mouse.move(*polygon[0])
+    page.mouse.down()
+    for point in [*polygon[1:], polygon[0]]:
+        page.mouse.move(*point, steps=8)
+    page.mouse.up()
+    local = [(x - box["x"], y - box["y"]) for x, y in polygon]
+    expected = inside(px, py, local)
+    sent = page.evaluate("() => window.__labelwiseLasso.sent.rows")
+    got = np.zeros(len(pool), dtype=bool)
+    got[sent] = True
+    sure = ~near_an_edge(px, py, local)
+    assert expected.sum() > 20  # the lasso holds a good share of the pool
+    assert np.array_equal(got[sure], expected[sure])
+
+    labeled_before = current(store)
+    fresh = [r for r in sent if pool.ids[r] not in labeled_before]
+    expect(page.get_by_text(re.compile(rf"^{len(sent)} selected: {len(fresh)} unlabeled"))
+           ).to_be_visible()
+    apply = page.locator(".st-key-review_map_apply button")
+    expect(apply).to_have_text(f"Label {len(fresh)} items")
+    last_event = store.events("digits")["id"].max()
+    apply.click()
+    expect(page.get_by_text(re.compile(rf"^Last bulk labeling: {len(fresh)} items as \S+\.$"))
+           ).to_be_visible()
+    expect(page.get_by_text(re.compile("^Nothing selected"))).to_be_visible()  # emptied
+    wait_idle(page)
+    after = current(store)
+    assert {pool.ids[r] for r in fresh} == set(after) - set(labeled_before)
+    assert all(after[pool.ids[r]][1] == reviewer for r in fresh)
+    new = store.events("digits", since=last_event)
+    assert set(new["item_id"]) == {pool.ids[r] for r in fresh} and len(new) == len(fresh)
+    assert (new["action"] == "label").all()
+    assert new["group_id"].notna().all() and new["group_id"].nunique() == 1  # one group
+    page.screenshot(path=str(REPO / "tests" / "artifacts" / "review_map.png"))
+
+    # One undo takes the whole lasso back.
+    page.locator(".st-key-review_undo_bulk button").click()
+    expect(page.get_by_text("Last bulk labeling")).to_have_count(0)
+    wait_idle(page)
+    assert current(store) == labeled_before

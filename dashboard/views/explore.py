@@ -2,9 +2,9 @@
 
 A Step reruns only the stepping part of the page (an ``st.fragment``): the map, the read-outs
 and the last pick's neighbours update in place and the page keeps its scroll. The 2-D layout
-of the pool is computed once per dataset (cached by its fingerprint) and the map's spec once
-per server, so a Step sends only the map's small table (no thumbnails in it: those are shown
-for the last pick and its neighbours, below the map).
+of the pool is computed once per dataset (``state.layout``, cached by its fingerprint) and
+the map's spec once per server, so a Step sends only the map's small table (no thumbnails in
+it: those are shown for the last pick and its neighbours, below the map).
 """
 
 from __future__ import annotations
@@ -28,32 +28,6 @@ N_CANDIDATES = 5
 NEIGHBOUR_THUMB = 96
 GRID_COLUMNS = 6  # the last pick and up to five neighbours per row
 KEY = "explore"
-
-
-@st.cache_resource(show_spinner=False, max_entries=state.CACHED_DATASETS)
-def fingerprint(source_key: str, _dataset) -> str:
-    """The dataset's fingerprint, hashed once per source (it reads every vector)."""
-    return _dataset.fingerprint
-
-
-@st.cache_resource(show_spinner="Projecting the pool to 2-D (once per dataset)...",
-                   max_entries=state.CACHED_DATASETS)
-def layout(dataset_fingerprint: str, _dataset) -> np.ndarray:
-    """2-D coordinates of every item: the raw x, y of points, else the first two PCs.
-
-    ``st.cache_resource`` (not ``cache_data``): the array is handed out as is, never copied
-    or pickled on each rerun. Read-only so no caller can change the shared copy.
-    """
-    items = _dataset.items
-    if {"x", "y"} <= set(items.columns):
-        xy = np.column_stack([items["x"].to_numpy(float), items["y"].to_numpy(float)])
-    else:
-        from sklearn.decomposition import PCA
-
-        xy = PCA(n_components=2, random_state=0).fit_transform(_dataset.vectors)
-    xy = np.asarray(xy, dtype=np.float32)
-    xy.flags.writeable = False
-    return xy
 
 
 def shown_rows(n: int, must: np.ndarray) -> np.ndarray:
@@ -282,7 +256,7 @@ def page() -> None:
     except LabelwiseError as exc:
         state.show_error(exc)
         return
-    xy = layout(fingerprint(source.key + "|pool", dataset), dataset)
+    xy = state.layout(source.key + "|pool", dataset)
     raw_xy = {"x", "y"} <= set(dataset.items.columns)
     stepper(dataset, split, xy, raw_xy, settings, source.key)
 

@@ -9,6 +9,8 @@
 * More like this: the nearest unlabeled items of an item (or of a text query, for text packs),
   several labeled at once, with one undo for the lot (a store event group: one transaction,
   undone as a whole unless someone changed one of its items since).
+* Map: the pool on the Explore page's 2-D map, coloured by the model's prediction; a lasso
+  selects items to label together (one event group, undone as a whole like the above).
 * Agreement: between the project's labelers (Cohen's kappa per pair, Fleiss' kappa and Gwet's
   AC1 overall and per class, :mod:`labelwise.labels.agreement`), the disagreements to settle
   (a reviewer's settled label becomes the current one; the answers stay in the history) and
@@ -44,6 +46,7 @@ from labelwise import (
     sync,
 )
 from labelwise.dashboard import auth, persistence, state
+from labelwise.dashboard.lasso import lasso_map
 from labelwise.dashboard.widgets import escape_markdown, format_label, show_item
 
 QUEUE_SHOWN = 200
@@ -51,6 +54,7 @@ PAIRS_SHOWN = 8
 DISAGREEMENTS_SHOWN = 10
 GRID = 12
 THUMB = 120
+MAP_POINTS = 30_000  # points drawn on the map; labeled items are always among them
 
 
 @dataclass
@@ -333,6 +337,66 @@ def more_tab(session, pool, who: str, can_write: bool) -> None:
         st.rerun()
 
 
+# -- map (lasso) --------------------------------------------------------------------------------
+def map_rows(n: int, labeled: np.ndarray) -> np.ndarray:
+    """The pool rows drawn on the map: all of them, or a fixed sample plus the labeled."""
+    if n <= MAP_POINTS:
+        return np.arange(n)
+    return np.union1d(np.random.default_rng(0).choice(n, MAP_POINTS, replace=False), labeled)
+
+
+def map_tab(session, pool, dataset_id: str, who: str, can_write: bool) -> None:
+    """The pool on a 2-D map (the Explore page's), coloured by the model's prediction; a
+    lasso selects items to label together, as one undoable event group."""
+    xy = state.layout(dataset_id + "|pool", pool)
+    rows = map_rows(session.n_items, session.labeled)
+    classes = [str(c) for c in session.classes]
+    predicted = session.predict(rows) if classes else np.array([None] * len(rows))
+    code = {c: k for k, c in enumerate(classes)}
+    colour = [code.get(str(p), len(classes)) if p is not None else len(classes)
+              for p in predicted]
+    legend = classes + (["no prediction yet"] if len(classes) in colour else [])
+    round_key = "review_map_round"
+    token = f"{session.project_link.project}:{st.session_state.get(round_key, 0)}"
+    st.caption("Each point is an item, placed by the first two principal components of its "
+               "vector (as on the Explore page) and coloured by the model's prediction; "
+               "squares are labeled. Drag a lasso around items to label them together."
+               + (f" Showing {len(rows):,} of {session.n_items:,} items."
+                  if len(rows) < session.n_items else ""))
+    chosen = lasso_map(xy[rows], rows=rows, colour=colour,
+                       labeled=[session.is_labeled(int(r)) for r in rows],
+                       legend=[format_label(c) for c in legend], token=token, key="review_map")
+    if not chosen:
+        return
+    fresh = [r for r in chosen if not session.is_labeled(r)]
+    done = len(chosen) - len(fresh)
+    st.markdown(f"**{len(chosen)} selected**: {len(fresh)} unlabeled"
+                + (f", {done} labeled already" if done else "") + ".")
+    relabel = done > 0 and can_write and st.checkbox(
+        f"Also relabel the {done} labeled items", key="review_map_relabel",
+        help="Off: only the unlabeled items of the selection get the label.")
+    targets = chosen if relabel else fresh
+    grid = st.columns(6)
+    ids = session.project_link.ids
+    for k, item in enumerate(targets[:GRID]):
+        with grid[k % 6]:
+            show_item(pool, int(item), width=THUMB)
+            st.caption(_item_caption(session, int(item)))
+    if len(targets) > GRID:
+        st.caption(f"... and {len(targets) - GRID} more: "
+                   + escape_markdown(", ".join(str(ids[i]) for i in targets[GRID:GRID + 20]))
+                   + (" ..." if len(targets) > GRID + 20 else ""))
+    if not can_write:
+        return
+    label = class_choice(session, "review_map")
+    if st.button(f"Label {len(targets)} items", key="review_map_apply", type="primary",
+                 disabled=not (targets and label)):
+        st.session_state["review_bulk"] = record_many(
+            session, {int(i): label for i in targets}, who=who)
+        st.session_state[round_key] = st.session_state.get(round_key, 0) + 1  # empty the lasso
+        st.rerun()
+
+
 def undo_bar(session, who: str) -> None:
     bulk = st.session_state.get("review_bulk")
     if bulk is None:
@@ -501,17 +565,22 @@ def page() -> None:
     who = auth.labeler_name(user)
     can_write = auth.can(user, "label", project.name)
     undo_bar(session, who)
-    queue, dupes, more, agree = st.tabs(["Review queue", "Near-duplicates", "More like this",
-                                         "Agreement"])
+    tabs = {
+        "Review queue": lambda: queue_tab(session, pool, who, can_write),
+        "Near-duplicates": lambda: duplicates_tab(session, pool, project.dataset_id, who,
+                                                  can_write),
+        "More like this": lambda: more_tab(session, pool, who, can_write),
+        "Map": lambda: map_tab(session, pool, project.dataset_id, who, can_write),
+        "Agreement": lambda: agreement_tab(store, project, session, pool, user, who),
+    }
+    # Stateful tabs: the open one stays open across reruns (e.g. after a bulk labeling) and
+    # is the only one whose content runs.
+    containers = st.tabs(list(tabs), key="review_tab", on_change="rerun")
     try:
-        with queue:
-            queue_tab(session, pool, who, can_write)
-        with dupes:
-            duplicates_tab(session, pool, project.dataset_id, who, can_write)
-        with more:
-            more_tab(session, pool, who, can_write)
-        with agree:
-            agreement_tab(store, project, session, pool, user, who)
+        for container, show in zip(containers, tabs.values(), strict=True):
+            if container.open:
+                with container:
+                    show()
     except LabelwiseError as exc:
         state.show_error(exc)
 
