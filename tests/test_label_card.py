@@ -445,6 +445,10 @@ def test_history_lists_latest_answers_and_relabels_only_what_nobody_changed_sinc
     assert stored(store)[str(done[2])] == "a"
 
 
+def history_buttons(at) -> list[str]:
+    return [b.key for b in at.button if b.key and b.key.startswith("card_hist_")]
+
+
 def test_page_history_changes_a_label_in_the_store(own_folder):
     at = AppTest.from_file(APP, default_timeout=300)
     at.session_state["dataset_source"] = Source("pack", "moons")
@@ -458,14 +462,58 @@ def test_page_history_changes_a_label_in_the_store(own_folder):
         store.record("moons", ids[4], "label", first, who="labeler")
         at.run()
         assert not at.exception, at.exception
-        assert [s.key for s in at.selectbox if s.key.startswith("card_hist_")] == [
-            f"card_hist_4|{first!r}"]
-        at.selectbox(key=f"card_hist_4|{first!r}").select(second).run()
+        # One button per class; the current label's is disabled.
+        assert history_buttons(at) == ["card_hist_4_0", "card_hist_4_1"]
+        assert at.button(key="card_hist_4_0").disabled
+        at.button(key="card_hist_4_1").click().run()
         assert not at.exception, at.exception
         current = store.current_labels("moons")
         assert current.loc[current["item_id"] == ids[4], "label"].tolist() == [second]
-        assert [s.key for s in at.selectbox if s.key.startswith("card_hist_")] == [
-            f"card_hist_4|{second!r}"]
+        assert at.button(key="card_hist_4_1").disabled
+        # Someone else changes it back meanwhile: the button drawn before is refused.
+        store.record("moons", ids[4], "label", first, who="ben")
+        at.button(key="card_hist_4_0").click().run()
+        assert not at.exception, at.exception
+        current = store.current_labels("moons")
+        assert current.loc[current["item_id"] == ids[4], ["label", "who"]].values.tolist() \
+            == [[first, "ben"]]
+        assert len(at.warning) == 1 and "changed since by ben" in at.warning[0].value
+    finally:
+        store.close()
+
+
+def test_review_mode_history_changes_a_label_and_never_sets_a_review_answer_back(own_folder):
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.session_state["dataset_source"] = Source("pack", "moons")
+    at.switch_page("views/label_card.py")
+    at.run()
+    card = at.session_state["card_desk"]
+    ids = card.desk.session.project_link.ids
+    first, second = card.desk.classes[:2]
+    labels = np.asarray(card.desk.session.vectors[:, 0] > 0)  # any labels will do
+    store = LabelStore(own_folder / "labelwise-data")
+    try:
+        for row in range(12):
+            store.record("moons", ids[row], "label", first if labels[row] else second,
+                         who="labeler")
+        at.run()
+        at.sidebar.radio(key="card_mode").set_value("Review likely mistakes").run()
+        assert not at.exception, at.exception
+        assert "Your latest answers (review and labeling)" in [h.value for h in at.subheader]
+        latest = 11  # the latest answer comes first
+        assert history_buttons(at)[:2] == [f"card_hist_{latest}_0", f"card_hist_{latest}_1"]
+        was = first if labels[latest] else second
+        other = second if was == first else first
+        at.button(key=f"card_hist_{latest}_{card.desk.classes.index(other)}").click().run()
+        assert not at.exception, at.exception
+        current = store.current_labels("moons")
+        assert current.loc[current["item_id"] == ids[latest], "label"].tolist() == [other]
+        # Reruns draw the new label's buttons and set nothing back by themselves.
+        at.run()
+        at.run()
+        events = store.events("moons")
+        assert events.loc[events["item_id"] == ids[latest], "label"].tolist() == [was, other]
+        assert at.button(key=f"card_hist_{latest}_{card.desk.classes.index(other)}").disabled
     finally:
         store.close()
 

@@ -120,6 +120,15 @@ def test_review_mode_keeps_changes_skips_and_undoes_in_queue_order(tmp_path):
             expect(meta).to_contain_text(f"id {second} \u00b7 labeled {second_label}")
             shown = shown_ids(page)
             refused = [r for r in card(page, "c.receipts") if r["status"] != "saved"]
+            # The history lists the latest answers first (the undo's label on the second
+            # item): its buttons change a label, and the reruns that follow set nothing back.
+            history = page.get_by_test_id("stPopover").first
+            expect(history).to_contain_text(second_label)
+            history.get_by_role("button").first.click()
+            page.get_by_test_id("stPopoverBody").get_by_role(
+                "button", name=other, exact=True).click()
+            expect(page.get_by_test_id("stPopover").first).to_contain_text(other)
+            wait_shown(page)
             browser.close()
     finally:
         stop_server(server, kill=True)
@@ -132,5 +141,6 @@ def test_review_mode_keeps_changes_skips_and_undoes_in_queue_order(tmp_path):
         [first, "label", first_label, "labeler"],  # a keep is a label event: reviewed
         [second, "label", other, "labeler"],
         [second, "label", second_label, "labeler"],  # the undo, marked by its group
+        [second, "label", other, "labeler"],  # the history's change
     ]
     assert events["group_id"].iloc[2] == -events["group_id"].iloc[1]

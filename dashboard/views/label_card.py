@@ -264,8 +264,7 @@ def review_page(card: CardDesk, review: ReviewDesk | None, received, scope: str,
                f"{run.offer.n_items} in the queue walked · {counts['kept']} kept, "
                f"{counts['changed']} changed")
     show_queue(review)
-    # No editable history here: a review answer changes the label of an item that list
-    # shows, and a redrawn select box then reported its old value, relabeling the item back.
+    show_history(card, who, "Your latest answers (review and labeling)")
 
 
 def show_progress(progress) -> None:
@@ -284,11 +283,11 @@ def show_progress(progress) -> None:
                f"{widgets.escape_markdown(progress.model_reason)}")
 
 
-def change_label(card: CardDesk, who: str, item: int, key: str, shown) -> None:
-    """History selectbox callback: relabel ``item`` from the ``shown`` label through the store
-    (refused if anyone changed it since the box was drawn)."""
+def change_label(card: CardDesk, who: str, item: int, label, shown) -> None:
+    """History button callback: relabel ``item`` from the ``shown`` label to ``label``
+    through the store (refused if anyone changed it since the button was drawn)."""
     try:
-        relabel(card.desk, who, item, st.session_state[key], shown=shown)
+        relabel(card.desk, who, item, label, shown=shown)
     except (AnswerRefused, LabelwiseError) as exc:
         st.session_state[HISTORY_MESSAGE] = str(getattr(exc, "message", exc))
 
@@ -344,15 +343,21 @@ def take_back_copies(card: CardDesk, who: str) -> None:
         st.session_state[COPIES_MESSAGE] = str(exc)
 
 
-def show_history(card: CardDesk, who: str) -> None:
-    """The labeler's latest answers with their item, each label changeable in place."""
-    items = latest_answers(card.desk.session, who, HISTORY)
-    if not items:
-        return
-    st.subheader("Your latest answers")
+def show_history(card: CardDesk, who: str, title: str = "Your latest answers") -> None:
+    """The labeler's latest answers with their item, each label changeable in place.
+
+    A change is a button per class in a popover, not a select box: a button reports only a
+    click, while a select box redrawn after the label changed (by a review answer, or by
+    someone else) could report its old value and set the item back to it.
+    """
+    # The message first: a refused change may have been the last item of the list.
     message = st.session_state.pop(HISTORY_MESSAGE, None)
     if message:
         st.warning(widgets.escape_markdown(message))
+    items = latest_answers(card.desk.session, who, HISTORY)
+    if not items:
+        return
+    st.subheader(title)
     classes = list(card.desk.classes)
     labels = card.desk.session.labels
     for item in items:
@@ -362,12 +367,14 @@ def show_history(card: CardDesk, who: str) -> None:
         if "src" in view:
             picture.image(view["src"], width=64)
         text.text(view["id"] if "src" in view else f"{view['id']}: {view['text']}"[:200])
-        # The key holds the stored label, so a change by anyone redraws the box with it.
-        key = f"card_hist_{item}|{label!r}"
-        options = classes if label in classes else [*classes, label]
-        choice.selectbox("Label", options, index=options.index(label), key=key,
-                         label_visibility="collapsed", format_func=str,
-                         on_change=change_label, args=(card, who, item, key, label))
+        with choice.popover(widgets.escape_markdown(str(label)), width="stretch",
+                            help="Change this label"):
+            for k, cls in enumerate(classes):
+                # ``label`` rides along: a click on a box drawn before the label changed is
+                # refused ("changed since") instead of applied to a label nobody saw.
+                st.button(widgets.escape_markdown(str(cls)), key=f"card_hist_{item}_{k}",
+                          disabled=cls == label, width="stretch", on_click=change_label,
+                          args=(card, who, item, cls, label))
 
 
 def add_class(card: CardDesk) -> None:
