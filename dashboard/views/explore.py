@@ -246,7 +246,8 @@ def page() -> None:
         f"Dataset: {widgets.escape_markdown(dataset.name)}. An oracle answers each pick with the "
         "true label, so you can "
         "watch where the strategy looks. On the moons pack, U\\*I\\*D first walks the border "
-        "between the moons, then fills dense regions, then spreads out (diversity).")
+        "between the moons, then fills dense regions, then spreads out (diversity). To label "
+        "items yourself by drawing a lasso on this map, open the Map tab of the Review page.")
     if dataset.labels is None:
         st.warning("This dataset has no ground truth, so there is no oracle to label picks.")
         return
