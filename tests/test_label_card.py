@@ -449,15 +449,20 @@ def history_buttons(at) -> list[str]:
     return [b.key for b in at.button if b.key and b.key.startswith("card_hist_")]
 
 
-def test_page_history_changes_a_label_in_the_store(own_folder):
+def card_page_on_moons(own_folder):
+    """The card page (AppTest) on the moons pack: the app, its desk, the pool's ids, the
+    first two classes and the store the page writes to."""
     at = AppTest.from_file(APP, default_timeout=300)
     at.session_state["dataset_source"] = Source("pack", "moons")
     at.switch_page("views/label_card.py")
     at.run()
     card = at.session_state["card_desk"]
-    ids = card.desk.session.project_link.ids
-    first, second = card.desk.classes[:2]
-    store = LabelStore(own_folder / "labelwise-data")
+    return (at, card, card.desk.session.project_link.ids, card.desk.classes[:2],
+            LabelStore(own_folder / "labelwise-data"))
+
+
+def test_page_history_changes_a_label_in_the_store(own_folder):
+    at, _, ids, (first, second), store = card_page_on_moons(own_folder)
     try:
         store.record("moons", ids[4], "label", first, who="labeler")
         at.run()
@@ -483,15 +488,8 @@ def test_page_history_changes_a_label_in_the_store(own_folder):
 
 
 def test_review_mode_history_changes_a_label_and_never_sets_a_review_answer_back(own_folder):
-    at = AppTest.from_file(APP, default_timeout=300)
-    at.session_state["dataset_source"] = Source("pack", "moons")
-    at.switch_page("views/label_card.py")
-    at.run()
-    card = at.session_state["card_desk"]
-    ids = card.desk.session.project_link.ids
-    first, second = card.desk.classes[:2]
+    at, card, ids, (first, second), store = card_page_on_moons(own_folder)
     labels = np.asarray(card.desk.session.vectors[:, 0] > 0)  # any labels will do
-    store = LabelStore(own_folder / "labelwise-data")
     try:
         for row in range(12):
             store.record("moons", ids[row], "label", first if labels[row] else second,

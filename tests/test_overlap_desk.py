@@ -199,10 +199,15 @@ def test_second_answers_go_to_another_labeler_until_the_share_is_met(store):
     assert {p.item for p in offer.after_label} <= rest - {second}
 
 
-def test_a_second_answer_the_store_has_overtaken_is_refused_as_labeled_meanwhile(store):
+def ana_answered(store: LabelStore, n: int = 3) -> list[int]:
+    """Every answer wanted twice; ana answers ``n`` items first (her items)."""
     set_overlap_share(store, PROJECT, 1.0)
     ana = Labeler(store, "ana")
-    ana_items = [ana.label_next("a") for _ in range(3)]
+    return [ana.label_next("a") for _ in range(n)]
+
+
+def test_a_second_answer_the_store_has_overtaken_is_refused_as_labeled_meanwhile(store):
+    ana_items = ana_answered(store)
     ben = Labeler(store, "ben")
     item = ben.shown()
     assert item in ana_items
@@ -251,9 +256,7 @@ def test_a_skipped_second_answer_is_not_offered_again(store):
 
 
 def test_a_second_answer_on_one_screen_is_offered_to_no_one_else(store):
-    set_overlap_share(store, PROJECT, 1.0)
-    ana = Labeler(store, "ana")
-    ana_items = [ana.label_next("a") for _ in range(3)]
+    ana_items = ana_answered(store)
     ben, cy = Labeler(store, "ben"), Labeler(store, "cy")
     on_bens = ben.shown()
     assert on_bens in ana_items
@@ -279,9 +282,7 @@ def test_an_unlabeled_claim_never_takes_a_labeled_item_nor_a_second_claim_an_unl
 
 
 def test_a_reloaded_card_gets_its_second_answer_back_and_its_replay_is_saved(store):
-    set_overlap_share(store, PROJECT, 1.0)
-    ana = Labeler(store, "ana")
-    ana_items = [ana.label_next("a") for _ in range(3)]
+    ana_items = ana_answered(store)
     ben = Labeler(store, "ben")
     shown = ben.shown()
     assert shown in ana_items
@@ -298,9 +299,7 @@ def test_a_reloaded_card_gets_its_second_answer_back_and_its_replay_is_saved(sto
 
 
 def test_a_replayed_second_answer_is_refused_once_its_reservation_has_ended(store):
-    set_overlap_share(store, PROJECT, 1.0)
-    ana = Labeler(store, "ana")
-    ana_items = [ana.label_next("a") for _ in range(3)]
+    ana_items = ana_answered(store)
     ben = Labeler(store, "ben")
     shown = ben.shown()
     store.record(PROJECT, str(shown), "label", "b", who="ana")  # ana changed her mind
