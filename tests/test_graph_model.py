@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from synthetic_pools import lift, rings
 
 from labelwise.engine.graph import (
     MIN_LABELS_TO_CHOOSE,
@@ -27,11 +28,6 @@ from labelwise.engine.graph import (
 from labelwise.engine.stopping import StoppingMonitor, cohen_kappa
 from labelwise.engine.vectors import as_unit_rows
 from labelwise.errors import InvalidInputError, UnknownItemError
-
-
-def lift(points: np.ndarray, height: float = 10.0) -> np.ndarray:
-    """2-D points as unit 3-D vectors: cosine similarity then follows planar distance."""
-    return as_unit_rows(np.column_stack([points, np.full(len(points), height)]))
 
 
 def random_pool(n: int, dim: int, seed: int) -> np.ndarray:
@@ -374,17 +370,10 @@ def test_knn_leave_one_out_equals_a_vote_by_hand():
             assert got[j] == np.argmax(votes)
 
 
-def rings(seed: int) -> tuple[np.ndarray, np.ndarray, dict[int, int]]:
-    """Two concentric rings: each class a chain of near neighbours, the rings 0.4 apart."""
-    rng = np.random.default_rng(seed)
-    angle = rng.uniform(0, 2 * np.pi, 800)
-    truth = np.repeat([0, 1], 400)
-    radius = np.where(truth == 0, 1.0, 1.4)
-    points = np.column_stack([radius * np.cos(angle), radius * np.sin(angle)])
-    points += 0.03 * rng.standard_normal((800, 2))
-    picked = np.concatenate([rng.choice(400, 10, replace=False),
-                             400 + rng.choice(400, 10, replace=False)])
-    return lift(points), truth, {int(i): int(truth[i]) for i in picked}
+def rings_labeled(seed: int) -> tuple[np.ndarray, np.ndarray, dict[int, int]]:
+    """:func:`synthetic_pools.rings` with its picked items labeled by their ring."""
+    X, truth, picked = rings(seed)
+    return X, truth, {int(i): int(truth[i]) for i in picked}
 
 
 def checkerboard(seed: int) -> tuple[np.ndarray, dict[int, int]]:
@@ -399,7 +388,7 @@ def checkerboard(seed: int) -> tuple[np.ndarray, dict[int, int]]:
 
 
 def test_choose_model_takes_the_graph_where_classes_follow_the_pool():
-    X, truth, labels = rings(seed=0)
+    X, truth, labels = rings_labeled(seed=0)
     model = labeled_model(X, labels)
     name, reason, estimates = choose_model(model, X)
     assert name == "graph", reason
@@ -417,7 +406,7 @@ def test_choose_model_keeps_knn_where_the_graph_blurs_the_classes():
 
 
 def test_choose_model_keeps_knn_with_too_few_labels():
-    X, _, labels = rings(seed=0)
+    X, _, labels = rings_labeled(seed=0)
     n = MIN_LABELS_TO_CHOOSE - 1
     few = dict(list(labels.items())[:n])
     name, reason, estimates = choose_model(labeled_model(X, few), X)

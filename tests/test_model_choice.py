@@ -12,6 +12,7 @@ from math import comb
 
 import numpy as np
 import pytest
+from synthetic_pools import lift, rings
 
 from labelwise import LabelingSession
 from labelwise.engine import graph as graph_module
@@ -23,24 +24,6 @@ from labelwise.engine.graph import (
     choose_model,
     sign_test_p,
 )
-from labelwise.engine.vectors import as_unit_rows
-
-
-def lift(points: np.ndarray, height: float = 10.0) -> np.ndarray:
-    """2-D points as unit 3-D vectors: cosine similarity then follows planar distance."""
-    return as_unit_rows(np.column_stack([points, np.full(len(points), height)]))
-
-
-def rings(seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Two concentric rings: the graph follows each ring, the nearest labels often sit on the
-    other ring (the graph is clearly best)."""
-    rng = np.random.default_rng(seed)
-    angle = rng.uniform(0, 2 * np.pi, 800)
-    truth = np.repeat([0, 1], 400)
-    radius = np.where(truth == 0, 1.0, 1.4)
-    points = np.column_stack([radius * np.cos(angle), radius * np.sin(angle)])
-    points += 0.03 * rng.standard_normal((800, 2))
-    return lift(points), truth
 
 
 def checkerboard(seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -122,7 +105,7 @@ def test_too_few_labels_keep_knn_without_comparing(monkeypatch):
 
 # -- on pools --------------------------------------------------------------------------------------
 def test_auto_takes_the_graph_where_the_classes_follow_the_pool():
-    X, truth = rings(seed=0)
+    X, truth, _ = rings(seed=0)
     rng = np.random.default_rng(1)
     picked = np.concatenate([rng.choice(400, 8, replace=False),
                              400 + rng.choice(400, 8, replace=False)])
@@ -142,7 +125,7 @@ def test_auto_keeps_knn_where_the_graph_blurs_the_classes():
 
 
 def test_one_class_keeps_knn():
-    X, truth = rings(seed=0)
+    X, truth, _ = rings(seed=0)
     picked = np.arange(MIN_LABELS_TO_CHOOSE + 4)  # all on the inner ring
     session = labeled_session(X, truth, picked)
     choice = session.model_choice
@@ -153,14 +136,14 @@ def test_one_class_keeps_knn():
 
 
 def test_below_the_minimum_a_session_keeps_knn_and_builds_no_graph():
-    X, truth = rings(seed=0)
+    X, truth, _ = rings(seed=0)
     session = labeled_session(X, truth, np.array([0, 1, 2, 400, 401]))
     assert session.model_name == "knn" and "too few" in session.model_choice.reason
     assert session.graph_model is None
 
 
 def test_the_choice_is_reproducible_with_a_seed():
-    X, truth = rings(seed=3)
+    X, truth, _ = rings(seed=3)
 
     def run() -> tuple[list[int], list[str], dict]:
         session = LabelingSession(X, "U*I*D", model="auto", seed=7)
@@ -176,7 +159,7 @@ def test_the_choice_is_reproducible_with_a_seed():
 
 
 def test_choose_model_on_a_real_graph_matches_the_session():
-    X, truth = rings(seed=0)
+    X, truth, _ = rings(seed=0)
     picked = np.concatenate([np.arange(8), 400 + np.arange(8)])
     session = labeled_session(X, truth, picked)
     model = GraphModel(PoolGraph.build(X))

@@ -11,6 +11,7 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic_pools import lift, rings
 
 import oracle
 from labelwise import LabelingSession, Strategy
@@ -42,25 +43,6 @@ MEASURES = ("least_confidence", "margin", "entropy")
 
 def random_pool(n: int, dim: int, seed: int) -> np.ndarray:
     return as_unit_rows(np.random.default_rng(seed).standard_normal((n, dim)))
-
-
-def lift(points: np.ndarray, height: float = 10.0) -> np.ndarray:
-    """2-D points as unit 3-D vectors: cosine similarity then follows planar distance."""
-    return as_unit_rows(np.column_stack([points, np.full(len(points), height)]))
-
-
-def rings(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Two concentric rings (a two-moons-like pair of manifolds), 10 labels on each: the
-    graph follows each ring, the 5 nearest labels often sit on the other ring."""
-    rng = np.random.default_rng(seed)
-    angle = rng.uniform(0, 2 * np.pi, 800)
-    truth = np.repeat([0, 1], 400)
-    radius = np.where(truth == 0, 1.0, 1.4)
-    points = np.column_stack([radius * np.cos(angle), radius * np.sin(angle)])
-    points += 0.03 * rng.standard_normal((800, 2))
-    picked = np.concatenate([rng.choice(400, 10, replace=False),
-                             400 + rng.choice(400, 10, replace=False)])
-    return lift(points), truth, picked
 
 
 def nuisance_grid(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
