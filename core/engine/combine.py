@@ -118,12 +118,27 @@ def product_of(arrays) -> np.ndarray:
 # same floats); if the best of them beats every such bound, it is the exact argmax set of the
 # whole pool, ties included. Otherwise the segments grow, and past half the pool the full sort
 # runs. At 1M items this replaces two sorts and a cumulative sum over the pool by a few
-# comparisons (benchmarks/step_latency.py: 129 -> 117 ms per step).
+# comparisons (benchmarks/step_latency.py: 129 -> 117 ms per step; with the hint below and
+# bucketed counts, 75 ms).
+#
+# Any segments give the exact answer; their width only sets the cost. Too narrow costs a round
+# (each a few passes over the pool), too wide costs more candidates. When the scores are
+# correlated (u and d on the benchmark's clustered pool), max S is far below what independent
+# scores would give (about 0.85 at 1M items instead of 0.99), so the default first share
+# fails; a search therefore starts from the last search's max S (a :class:`ProductHint`: S
+# changes little between labels), and after a failed round, from the best S it did find.
 
 # Below this many pool items the full CDFs are cheap: sort them.
 FAST_ARGMAX_MIN_POOL = 8192
 # Items sampled to place a segment's threshold (any placement is exact; this one is cheap).
 THRESHOLD_SAMPLE = 4096
+# A segment is made this many times wider than the share 1 - P of the pool that an item with
+# S = P must be above in every score: enough for the sampled threshold's error (about 0.01 of
+# the pool with THRESHOLD_SAMPLE items).
+SHARE_MARGIN = 1.25
+# Growth of the segments after a round that found no candidate at all.
+SHARE_GROWTH = 2.5
+MAX_SHARE = 0.5
 
 
 def top_segment_share(n_pool: int) -> float:
@@ -132,7 +147,26 @@ def top_segment_share(n_pool: int) -> float:
     For m independent uniform CDFs the best of n items has 1 - S of order (m!/n)^(1/m); with
     three scores, 4 n^(-1/3) covers that gap about twice over.
     """
-    return min(0.5, 4.0 * n_pool ** (-1 / 3))
+    return min(MAX_SHARE, 4.0 * n_pool ** (-1 / 3))
+
+
+def share_for(best_s: float, n_pool: int) -> float:
+    """Segment share sure (up to the sampled thresholds) to hold an item with S >= ``best_s``:
+    such an item has every F_s >= best_s, so it is in the top 1 - best_s of every score."""
+    return min(MAX_SHARE, max(top_segment_share(n_pool), SHARE_MARGIN * (1.0 - best_s)))
+
+
+@dataclass
+class ProductHint:
+    """The largest S the last search of a product found (None before the first): where the
+    next search of the same product starts. Only the cost depends on it, never the result."""
+
+    best_s: float | None = None
+
+    def first_share(self, n_pool: int) -> float:
+        if self.best_s is None:
+            return top_segment_share(n_pool)
+        return share_for(self.best_s, n_pool)
 
 
 @dataclass
@@ -154,17 +188,64 @@ def dynamic_segment(values: np.ndarray, in_pool: np.ndarray, share: float) -> Se
     threshold = np.partition(sample, cut)[cut]
     mask = in_pool & (values >= threshold)
     below = int(np.count_nonzero(in_pool)) - int(np.count_nonzero(mask))
-    segment_values = values[mask]
+    # np.compress: 4-5x faster than values[mask] for a mask over a large pool.
+    segment_values = np.compress(mask, values)
 
     def cdf_of(items: np.ndarray) -> np.ndarray:
         # For each distinct candidate value, the segment values at or below it (no sort of the
         # segment: it may be a large tie group).
         distinct, which = np.unique(values[items], return_inverse=True)
-        first_at_or_above = np.searchsorted(distinct, segment_values, side="left")
-        upto = np.cumsum(np.bincount(first_at_or_above, minlength=len(distinct) + 1))
-        return below + upto[which]
+        return below + count_at_or_below(segment_values, distinct)[which]
 
     return Segment(mask, below, cdf_of)
+
+
+# Up to this many distinct values, count_at_or_below runs one binary search per value.
+FEW_EDGES = 16
+# Otherwise it buckets the values into this many bins per edge (at most MAX_BINS): then about
+# one value in BINS_PER_EDGE shares a bin with an edge.
+BINS_PER_EDGE = 64
+MAX_BINS = 1 << 20
+
+
+def count_at_or_below(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """For each of the sorted, distinct ``edges``, how many ``values`` are <= it (int64).
+
+    The same counts as a binary search of every value among the edges, but with many edges
+    (hundreds for d's candidates) that search costs ~50 ns a value. Instead the values are
+    bucketed by one monotone arithmetic map (a uniform grid over the edges): a value in a bin
+    holding no edge is <= an edge exactly when its bin is below the edge's bin, so only the
+    few values that share a bin with an edge are searched.
+    """
+    m = len(edges)
+    n_bins = min(m * BINS_PER_EDGE, MAX_BINS)
+    # In Python floats: an overflow gives inf (then the search), not a warning.
+    span = float(edges[-1]) - float(edges[0]) if m else 0.0
+    scale = n_bins / span if span > 0 else 0.0
+    if m <= FEW_EDGES or not (np.isfinite(span) and np.isfinite(scale) and scale > 0):
+        return _counts_by_search(values, edges)
+
+    def bin_of(x: np.ndarray) -> np.ndarray:
+        # Non-decreasing in x: every float step (subtract, scale, floor, clip) is monotone;
+        # a value far outside the edges may overflow to +-inf, which clips to an end bin.
+        with np.errstate(over="ignore"):
+            raw = np.floor((x - edges[0]) * scale)
+        return np.clip(raw, -1, n_bins + 1, out=raw).astype(np.intp) + 1
+
+    value_bins, edge_bins = bin_of(values), bin_of(edges)
+    shared = np.zeros(n_bins + 3, dtype=bool)
+    shared[edge_bins] = True
+    searched = shared[value_bins]
+    # Values outside the edges' bins, counted per bin, then below each bin.
+    others = (np.bincount(value_bins, minlength=n_bins + 3)
+              - np.bincount(np.compress(searched, value_bins), minlength=n_bins + 3))
+    below_bin = np.cumsum(others) - others
+    return below_bin[edge_bins] + _counts_by_search(np.compress(searched, values), edges)
+
+
+def _counts_by_search(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    first_at_or_above = np.searchsorted(edges, values, side="left")
+    return np.cumsum(np.bincount(first_at_or_above, minlength=len(edges) + 1))[:len(edges)]
 
 
 def static_segment(cdf: StaticCDF, in_pool: np.ndarray, n_pool: int, share: float) -> Segment:
@@ -176,7 +257,7 @@ def static_segment(cdf: StaticCDF, in_pool: np.ndarray, n_pool: int, share: floa
     counts = np.cumsum(block_in_pool)
     below = n_pool - int(counts[-1]) if len(counts) else n_pool
     mask = np.zeros(len(in_pool), dtype=bool)
-    mask[block[block_in_pool]] = True
+    mask[np.compress(block_in_pool, block)] = True
 
     def cdf_of(items: np.ndarray) -> np.ndarray:
         return below + counts[cdf.last_position[items] - start]
@@ -185,25 +266,36 @@ def static_segment(cdf: StaticCDF, in_pool: np.ndarray, n_pool: int, share: floa
 
 
 def best_of_product(sources: Sequence[tuple[np.ndarray, StaticCDF | None]],
-                    in_pool: np.ndarray, *, min_pool: int = FAST_ARGMAX_MIN_POOL) -> np.ndarray:
+                    in_pool: np.ndarray, *, min_pool: int = FAST_ARGMAX_MIN_POOL,
+                    hint: ProductHint | None = None) -> np.ndarray:
     """Items of the pool where the product of the scores' pool CDFs is largest, ascending.
 
     ``sources`` holds, per score, its values over all items and, for a fixed score, its
     :class:`StaticCDF` (None otherwise). The result is exactly
     ``pool[S == S.max()]`` with ``S = product_of(cdfs)`` and the CDFs of :func:`empirical_cdf`.
+    ``hint`` (updated in place) sets where the search starts: pass the same one for the same
+    product label after label.
     """
     n_pool = int(np.count_nonzero(in_pool))
-    share = top_segment_share(max(n_pool, 1))
-    while n_pool >= min_pool and share <= 0.5:
-        best = _best_in_segments(sources, in_pool, n_pool, share)
+    share = (hint or ProductHint()).first_share(max(n_pool, 1))
+    while n_pool >= min_pool:
+        best, best_s = _best_in_segments(sources, in_pool, n_pool, share)
         if best is not None:
+            if hint is not None:
+                hint.best_s = best_s
             return best
-        share *= 2.5
+        if share >= MAX_SHARE:
+            break
+        # The pool holds an item with S >= best_s: segments that hold it succeed.
+        grown = share * SHARE_GROWTH if best_s is None else share_for(best_s, n_pool)
+        share = min(MAX_SHARE, max(grown, share * SHARE_MARGIN))
     return _best_by_full_cdfs(sources, in_pool)
 
 
 def _best_in_segments(sources, in_pool: np.ndarray, n_pool: int,
-                      share: float) -> np.ndarray | None:
+                      share: float) -> tuple[np.ndarray | None, float | None]:
+    """(the argmax set, its S) when the segments prove it; else (None, the best S of the
+    candidates, None without any)."""
     segments = [static_segment(cdf, in_pool, n_pool, share) if cdf is not None
                 else dynamic_segment(values, in_pool, share) for values, cdf in sources]
     mask = segments[0].mask
@@ -211,13 +303,13 @@ def _best_in_segments(sources, in_pool: np.ndarray, n_pool: int,
         mask = mask & segment.mask
     candidates = np.flatnonzero(mask)
     if not len(candidates):
-        return None
+        return None, None
     product = product_of(segment.cdf_of(candidates) / n_pool for segment in segments)
     top = product.max()
     # Anything outside some segment has S <= that segment's bound.
     if top <= max(segment.below for segment in segments) / n_pool:
-        return None
-    return candidates[product == top]
+        return None, float(top)
+    return candidates[product == top], float(top)
 
 
 def _best_by_full_cdfs(sources, in_pool: np.ndarray) -> np.ndarray:

