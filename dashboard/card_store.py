@@ -159,7 +159,7 @@ def relabel(desk: Desk, who: str, item: int, label: Hashable, *,
     Refused (:class:`AnswerRefused`, the desk learning the other change at once) like a card's
     answer if the store's label is no longer the one this desk shows ("changed since by
     <who>"), or if ``label`` is not one of the desk's classes. ``shown``: the label the
-    person changed from (e.g. a history box's); if the desk's label is no longer that one the
+    person changed from (e.g. a history button's); if the desk's label is no longer that one the
     change is refused too, and ``label == shown`` changes nothing (a redrawn box reporting its
     old value must not set an item back to it).
     """

@@ -210,6 +210,14 @@ def layout(source_key: str, dataset) -> np.ndarray:
     return _layout(fingerprint(source_key, dataset), dataset)
 
 
+def drawn_rows(n: int, must: np.ndarray, limit: int) -> np.ndarray:
+    """The rows a map of ``n`` items draws: all of them, or a fixed sample of ``limit`` rows
+    plus the rows that must be drawn (the same sample on every rerun)."""
+    if n <= limit:
+        return np.arange(n)
+    return np.union1d(np.random.default_rng(0).choice(n, limit, replace=False), must)
+
+
 @st.cache_resource(show_spinner="Setting a holdout aside...", max_entries=CACHED_DATASETS)
 def pool_split(source_key: str, _dataset):
     """The labeling pool and holdout of a dataset (see :func:`dashboard.labeling.holdout_split`)."""

@@ -84,7 +84,7 @@ def lasso_map(xy: np.ndarray, *, rows: Sequence[int], colour: Sequence[int],
     height : int, default=480
         The canvas height in CSS pixels.
     """
-    rows = [int(r) for r in rows]
+    rows = np.asarray(rows, dtype=np.int64).tolist()
     if not (len(xy) == len(rows) == len(colour) == len(labeled)):
         raise ValueError("xy, rows, colour and labeled must have one entry per point")
     chosen = selected_rows(key, token, rows)
@@ -92,8 +92,9 @@ def lasso_map(xy: np.ndarray, *, rows: Sequence[int], colour: Sequence[int],
     palette = PALETTE_10 if len(legend) <= len(PALETTE_10) else PALETTE_20
     data: dict[str, Any] = {
         "x": np.round(unit[:, 0], 5).tolist(), "y": np.round(unit[:, 1], 5).tolist(),
-        "rows": rows, "colour": [int(c) for c in colour],
-        "labeled": [int(bool(b)) for b in labeled], "legend": [str(n) for n in legend],
+        "rows": rows, "colour": np.asarray(colour, dtype=np.int64).tolist(),
+        "labeled": np.asarray(labeled, dtype=bool).astype(np.int8).tolist(),
+        "legend": [str(n) for n in legend],
         "palette": list(palette), "token": token, "selected": chosen, "height": int(height)}
     _MOUNT(key=key, data=data, default={"selection": None}, on_selection_change=_ignore)
     return chosen

@@ -30,14 +30,6 @@ GRID_COLUMNS = 6  # the last pick and up to five neighbours per row
 KEY = "explore"
 
 
-def shown_rows(n: int, must: np.ndarray) -> np.ndarray:
-    """A fixed sample of at most MAX_POINTS rows, plus the rows that must be drawn."""
-    if n <= MAX_POINTS:
-        return np.arange(n)
-    base = np.random.default_rng(0).choice(n, MAX_POINTS, replace=False)
-    return np.union1d(base, must)
-
-
 def fresh_session(dataset, settings: dict, source: str) -> LabelingSession:
     """An empty session over the labeling pool (the same pool, stored neighbour graph and
     cached density as the Label page; the holdout is kept aside to score it). With the
@@ -92,7 +84,7 @@ def map_frame(run: dict, dataset, xy: np.ndarray, color_by: str) -> pd.DataFrame
         if not session.strategy.is_random:
             candidates = scores.nlargest(N_CANDIDATES).index.to_numpy()
     labeled = session.labeled
-    rows = shown_rows(n, np.union1d(labeled, candidates))
+    rows = state.drawn_rows(n, np.union1d(labeled, candidates), MAX_POINTS)
     predicted = session.predict()
     truth = np.asarray(dataset.labels, dtype=object)
     state_of = np.full(n, "unlabeled", dtype=object)

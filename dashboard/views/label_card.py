@@ -370,8 +370,8 @@ def show_history(card: CardDesk, who: str, title: str = "Your latest answers") -
         with choice.popover(widgets.escape_markdown(str(label)), width="stretch",
                             help="Change this label"):
             for k, cls in enumerate(classes):
-                # ``label`` rides along: a click on a box drawn before the label changed is
-                # refused ("changed since") instead of applied to a label nobody saw.
+                # ``label`` rides along: a click on a button drawn before the label changed
+                # is refused ("changed since") instead of applied to a label nobody saw.
                 st.button(widgets.escape_markdown(str(cls)), key=f"card_hist_{item}_{k}",
                           disabled=cls == label, width="stretch", on_click=change_label,
                           args=(card, who, item, cls, label))

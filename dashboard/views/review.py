@@ -338,24 +338,20 @@ def more_tab(session, pool, who: str, can_write: bool) -> None:
 
 
 # -- map (lasso) --------------------------------------------------------------------------------
-def map_rows(n: int, labeled: np.ndarray) -> np.ndarray:
-    """The pool rows drawn on the map: all of them, or a fixed sample plus the labeled."""
-    if n <= MAP_POINTS:
-        return np.arange(n)
-    return np.union1d(np.random.default_rng(0).choice(n, MAP_POINTS, replace=False), labeled)
-
-
 def map_tab(session, pool, dataset_id: str, who: str, can_write: bool) -> None:
     """The pool on a 2-D map (the Explore page's), coloured by the model's prediction; a
     lasso selects items to label together, as one undoable event group."""
     xy = state.layout(dataset_id + "|pool", pool)
-    rows = map_rows(session.n_items, session.labeled)
-    classes = [str(c) for c in session.classes]
-    predicted = session.predict(rows) if classes else np.array([None] * len(rows))
-    code = {c: k for k, c in enumerate(classes)}
-    colour = [code.get(str(p), len(classes)) if p is not None else len(classes)
-              for p in predicted]
-    legend = classes + (["no prediction yet"] if len(classes) in colour else [])
+    rows = state.drawn_rows(session.n_items, session.labeled, MAP_POINTS)
+    classes = list(session.classes)
+    # Each point's class code (None, no prediction yet: the code after the classes), in
+    # array passes: this runs on every rerun of the tab, for up to MAP_POINTS points.
+    codes = (pd.Categorical(session.predict(rows), categories=classes).codes if classes
+             else np.full(len(rows), -1))
+    colour = np.where(codes < 0, len(classes), codes)
+    legend = [format_label(c) for c in classes]
+    if (codes < 0).any():
+        legend.append("no prediction yet")
     round_key = "review_map_round"
     token = f"{session.project_link.project}:{st.session_state.get(round_key, 0)}"
     st.caption("Each point is an item, placed by the first two principal components of its "
@@ -364,8 +360,8 @@ def map_tab(session, pool, dataset_id: str, who: str, can_write: bool) -> None:
                + (f" Showing {len(rows):,} of {session.n_items:,} items."
                   if len(rows) < session.n_items else ""))
     chosen = lasso_map(xy[rows], rows=rows, colour=colour,
-                       labeled=[session.is_labeled(int(r)) for r in rows],
-                       legend=[format_label(c) for c in legend], token=token, key="review_map")
+                       labeled=np.isin(rows, session.labeled), legend=legend, token=token,
+                       key="review_map")
     if not chosen:
         return
     fresh = [r for r in chosen if not session.is_labeled(r)]
